@@ -1,0 +1,82 @@
+"""Asynchronous advantage actor-critic, A3C (Mnih et al. 2016, Section 4 and Algorithm S3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from asyncbench.config import AlgorithmConfig, above, at_least, checked
+from asyncbench.rollout import Rollout, forward_view_returns
+
+
+@dataclass
+class A3CConfig(AlgorithmConfig):
+    beta: float = checked(at_least(0.0))
+    value_loss_coef: float = checked(above(0.0))
+
+
+class ActorCritic(nn.Module):
+    """Softmax policy pi(a|s; theta) and linear value V(s; theta_v) sharing every other layer (S8)."""
+
+    def __init__(self, body: nn.Module, n_actions: int):
+        super().__init__()
+        self.body = body
+        self.policy = nn.Linear(body.out_features, n_actions)
+        self.value = nn.Linear(body.out_features, 1)
+
+    def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.body(observations)
+        return self.policy(hidden), self.value(hidden).squeeze(-1)
+
+
+class A3C:
+    """Turns a rollout into the loss whose gradient is Algorithm S3's d(theta) + d(theta_v)."""
+
+    stat_names = ("policy_loss", "value_loss", "entropy")
+
+    def __init__(self, config: A3CConfig, gamma: float):
+        self.beta = config.beta
+        self.value_loss_coef = config.value_loss_coef
+        self.gamma = gamma
+
+    @staticmethod
+    def network(body: nn.Module, n_actions: int) -> nn.Module:
+        return ActorCritic(body, n_actions)
+
+    @torch.no_grad()
+    def act(self, network: nn.Module, observation: torch.Tensor) -> int:
+        """Perform a_t according to policy pi(a_t|s_t; theta')."""
+        logits, _ = network(observation.unsqueeze(0))
+        return int(torch.multinomial(F.softmax(logits, dim=-1), 1))
+
+    def loss(self, network: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, dict[str, float]]:
+        """Sum over i = t-1 .. t_start of the policy, entropy and value terms of Algorithm S3.
+
+        Returns the loss to minimise and its parts (per rollout) for the progress log.
+        """
+        # One batched forward over s_{t_start} .. s_{t-1} and s_t (for the bootstrap).
+        logits, values = network(torch.cat([rollout.observations, rollout.next_observation[None]]))
+        # R = 0 for terminal s_t, V(s_t; theta_v') otherwise.
+        R = 0.0 if rollout.terminal else float(values[-1].detach())
+        returns = forward_view_returns(rollout.rewards, R, self.gamma)
+        logits, values = logits[:-1], values[:-1]
+
+        log_pi = F.log_softmax(logits, dim=-1)
+        log_pi_taken = log_pi.gather(1, rollout.actions[:, None]).squeeze(1)
+        entropy = -(log_pi.exp() * log_pi).sum(dim=-1)
+        # d(theta) += grad log pi(a_i|s_i) (R - V(s_i)) + beta grad H(pi(s_i)); the advantage is a
+        # constant for the policy gradient, and ascent on the objective is descent on its negative.
+        advantage = returns - values.detach()
+        policy_loss = -(log_pi_taken * advantage).sum() - self.beta * entropy.sum()
+        # d(theta_v) += d(R - V(s_i))^2 / d(theta_v'), weighted by value_loss_coef.
+        value_loss = self.value_loss_coef * (returns - values).pow(2).sum()
+
+        stats = {
+            "policy_loss": float(policy_loss),
+            "value_loss": float(value_loss),
+            "entropy": float(entropy.mean()),
+        }
+        return policy_loss + value_loss, stats

@@ -1,0 +1,190 @@
+"""Typed configuration: the schema behind `conf/`, registered in Hydra's ConfigStore.
+
+Every value lives in the YAML files under `conf/` (each key commented there with its unit and the
+paper's value); the dataclasses below only give types and the allowed range of each field, so a bad
+value fails before any process starts with one line naming the field, the value and what is allowed.
+Apart from `__main__`, this is the only module that imports Hydra or OmegaConf: the rest of the
+package receives the plain `Config` dataclass built once by `to_config`. (The schemas cannot be
+frozen dataclasses: OmegaConf makes those read-only and Hydra could not merge the YAML into them.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that is not allowed; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """An allowed range: `test(value)` must hold; `allowed` says in words what passes."""
+
+    test: Callable[[Any], bool]
+    allowed: str
+
+
+def at_least(low: float, kind: str = "a number") -> Check:
+    return Check(lambda v: v >= low, f"{kind} >= {low:g}")
+
+
+def above(low: float, kind: str = "a number") -> Check:
+    return Check(lambda v: v > low, f"{kind} > {low:g}")
+
+
+def between(low: float, high: float) -> Check:
+    return Check(lambda v: low <= v <= high, f"a number in [{low:g}, {high:g}]")
+
+
+def one_of(*choices: str) -> Check:
+    return Check(lambda v: v in choices, "one of " + ", ".join(choices))
+
+
+def checked(check: Check) -> Any:
+    """A schema field with no default (values live in YAML) and a range check."""
+    return field(default=MISSING, metadata={"check": check})
+
+
+# --------------------------------------------------------------------------------------------------
+# Groups: game, model, optimizer, algorithm
+
+
+@dataclass
+class GameConfig:
+    name: str = MISSING
+    env_id: str = MISSING
+    kind: str = checked(one_of("atari", "classic"))
+    solved_score: Optional[float] = None
+
+
+@dataclass
+class AtariConfig:
+    frame_skip: int = checked(at_least(1, "an integer"))
+    frame_stack: int = checked(at_least(1, "an integer"))
+    screen_size: int = checked(at_least(8, "an integer"))
+    noop_max: int = checked(at_least(0, "an integer"))
+    max_episode_frames: int = checked(at_least(1, "an integer"))
+    repeat_action_probability: float = checked(between(0.0, 1.0))
+    terminal_on_life_loss: bool = MISSING
+    clip_rewards: bool = MISSING
+
+
+@dataclass
+class ModelConfig:
+    name: str = checked(one_of("mlp", "small"))
+    hidden_sizes: list[int] = field(default_factory=list)
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = checked(one_of("rmsprop"))
+    shared_statistics: bool = MISSING
+    alpha: float = checked(between(0.0, 1.0))
+    eps: float = checked(above(0.0))
+
+
+@dataclass
+class AlgorithmConfig:
+    """Fields every method has; each method's schema extends it (see asyncbench.algorithms)."""
+
+    name: str = MISSING
+
+
+# --------------------------------------------------------------------------------------------------
+# The whole run
+
+
+@dataclass
+class Config:
+    algorithm: Any = MISSING
+    game: GameConfig = MISSING
+    model: ModelConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    atari: AtariConfig = MISSING
+
+    threads: int = checked(at_least(1, "an integer"))
+    t_max: int = checked(at_least(1, "an integer"))
+    seed: int = checked(at_least(0, "an integer"))
+    lr: float = checked(above(0.0))
+    gamma: float = checked(between(0.0, 1.0))
+    max_grad_norm: Optional[float] = field(default=None, metadata={"check": above(0.0)})
+    frames: int = checked(at_least(1, "an integer"))
+    max_seconds: Optional[float] = field(default=None, metadata={"check": above(0.0)})
+
+    start_method: str = checked(one_of("spawn", "forkserver", "fork"))
+    status_interval_seconds: float = checked(above(0.0))
+    progress_interval_seconds: float = checked(above(0.0))
+    worker_stats_interval_seconds: float = checked(above(0.0))
+    shutdown_grace_seconds: float = checked(above(0.0))
+
+
+def register_schemas() -> None:
+    """Store the schemas under `schema/...`, where the YAML files name them in their defaults."""
+    from asyncbench.algorithms import ALGORITHMS
+
+    store = ConfigStore.instance()
+    store.store(name="config_schema", node=Config)
+    store.store(group="schema/game", name="game", node=GameConfig)
+    store.store(group="schema/model", name="model", node=ModelConfig)
+    store.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
+    for name, algorithm in ALGORITHMS.items():
+        store.store(group="schema/algorithm", name=name, node=algorithm.config)
+
+
+def validate(config: Any, prefix: str = "") -> None:
+    """Apply every field's `Check`, recursing into nested dataclasses; raise ConfigError."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        name = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            validate(value, prefix=name + ".")
+            continue
+        check: Optional[Check] = f.metadata.get("check")
+        if check is None or value is None:
+            continue
+        if not check.test(value):
+            raise ConfigError(f"{name}={value!r} is not allowed: expected {check.allowed}")
+    if hasattr(config, "__post_validate__"):
+        config.__post_validate__()
+
+
+def to_config(cfg: DictConfig) -> Config:
+    """Convert Hydra's composed config once into the validated `Config`."""
+    config = OmegaConf.to_object(cfg)
+    assert isinstance(config, Config)
+    validate(config)
+    check_compatible(config)
+    return config
+
+
+def check_compatible(config: Config) -> None:
+    """Cross-field rules that a single field's range cannot express."""
+    pixels = config.game.kind == "atari"
+    if pixels and config.model.name == "mlp":
+        raise ConfigError(
+            f"model=mlp does not fit game={config.game.name} (84x84 frames): expected model=small"
+        )
+    if not pixels and config.model.name != "mlp":
+        raise ConfigError(
+            f"model={config.model.name} does not fit game={config.game.name} (vector observations): "
+            "expected model=mlp"
+        )
+
+
+def load_config(overrides: tuple[str, ...] | list[str] = ()) -> Config:
+    """Compose `conf/config.yaml` with command-line style overrides, as the app does (for tests)."""
+    from hydra import compose, initialize_config_dir
+
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    return to_config(cfg)

@@ -1,0 +1,56 @@
+"""One line for every error a user can cause: the bad setting, its value, and what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+from asyncbench.config import ConfigError
+from asyncbench.trainer import RunFailed
+
+USAGE_ERROR = 2  # a bad command line or setting: nothing was started
+RUN_ERROR = 1  # the run started and failed
+
+_TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
+
+
+def explain(error: BaseException) -> tuple[str, int]:
+    """The one-line message and exit code for `error`; re-raises what is not the user's doing."""
+    if isinstance(error, ConfigError):
+        return str(error), USAGE_ERROR
+    if isinstance(error, RunFailed):
+        return str(error), RUN_ERROR
+    if isinstance(error, MissingConfigException) and error.options is not None:
+        group, _, value = error.missing_cfg_file.rpartition("/")
+        return f"{group}={value} is not allowed: expected one of {', '.join(error.options)}", USAGE_ERROR
+    if isinstance(error, HydraException):
+        cause = error.__cause__
+        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+            return _unknown_key(cause), USAGE_ERROR
+        if isinstance(cause, ValidationError):
+            return _bad_type(cause), USAGE_ERROR
+        return " ".join(str(error).split()), USAGE_ERROR
+    raise error
+
+
+def _unknown_key(cause: ConfigKeyError) -> str:
+    parent = cause.parent_node
+    known = sorted(str(key) for key in parent.keys() if key != "hydra") if isinstance(parent, DictConfig) else []
+    prefix = cause.full_key[: -len(str(cause.key))] if cause.full_key else ""
+    close = difflib.get_close_matches(str(cause.key), known, n=1)
+    hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+    return f"{cause.full_key} is not a setting{hint}; settings here: {', '.join(prefix + k for k in known)}"
+
+
+def _bad_type(cause: ValidationError) -> str:
+    message = str(cause.msg).splitlines()[0]
+    value = re.match(r"Value '(.*?)'", message)
+    expected = re.search(r"converted to (\w+)|not a valid (\w+)", message)
+    wanted = next((g for g in expected.groups() if g), "") if expected else ""
+    wanted = _TYPE_NAMES.get(wanted, _TYPE_NAMES.get(wanted.capitalize() + ("ean" if wanted == "bool" else ""), wanted))
+    shown = value.group(1) if value else "?"
+    return f"{cause.full_key}={shown} is not allowed: expected {wanted or message}"

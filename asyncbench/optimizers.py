@@ -1,0 +1,45 @@
+"""Optimizers of the paper's Section 7, acting on flat parameter and gradient vectors.
+
+Flat vectors make each update a handful of vectorised operations over all parameters at once,
+instead of one small operation per tensor as in torch.optim: on the small Atari net (0.68M
+parameters) that is what keeps the optimizer step well below the cost of a rollout's backward pass.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from asyncbench.config import OptimizerConfig
+
+
+class RMSProp:
+    """Non-centred RMSProp, eqs. S2-S3, with no locks (Hogwild!, Section 4).
+
+        g = alpha * g + (1 - alpha) * d(theta)^2
+        theta <- theta - lr * d(theta) / sqrt(g + eps)
+
+    `statistics` is g: the shared-memory vector for Shared RMSProp, a worker's own otherwise.
+    """
+
+    def __init__(self, parameters: torch.Tensor, statistics: torch.Tensor, config: OptimizerConfig):
+        self.parameters = parameters
+        self.g = statistics
+        self.alpha = config.alpha
+        self.eps = config.eps
+        self._denominator = torch.empty_like(parameters)
+
+    def step(self, gradient: torch.Tensor, lr: float) -> None:
+        self.g.mul_(self.alpha).addcmul_(gradient, gradient, value=1.0 - self.alpha)
+        torch.add(self.g, self.eps, out=self._denominator).sqrt_()
+        self.parameters.addcdiv_(gradient, self._denominator, value=-lr)
+
+
+OPTIMIZERS = {"rmsprop": RMSProp}
+
+
+def clip_gradient_norm(gradient: torch.Tensor, max_norm: float | None) -> float:
+    """Scale `gradient` in place to a global L2 norm of at most `max_norm`; return the norm before."""
+    norm = float(gradient.norm())
+    if max_norm is not None and norm > max_norm:
+        gradient.mul_(max_norm / norm)
+    return norm

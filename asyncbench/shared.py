@@ -1,0 +1,95 @@
+"""What the actor-learners share (Section 4): parameters, optimizer statistics, the counter T.
+
+Only two operations cross the boundary between a worker and the shared state:
+`LocalNetwork.sync_from_shared` (theta' = theta at the start of each rollout) and the step of the
+optimizer from `SharedState.make_optimizer`, which applies the worker's gradient to the shared
+parameters exactly once per update.
+Gradients are never aliased into shared tensors: since torch 2.0 `zero_grad()` sets them to None,
+which silently breaks the classic `shared.grad = local.grad` trick (../shared/notes/platform-facts.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import parameters_to_vector
+
+from asyncbench.config import OptimizerConfig
+from asyncbench.optimizers import OPTIMIZERS
+
+
+@dataclass
+class SharedState:
+    """Shared-memory state handed to every worker at start.
+
+    Attributes:
+        parameters: theta (and theta_v), one flat float32 vector in shared memory.
+        statistics: the optimizer's statistics in shared memory, or None when each worker keeps its own.
+        frames: the global counter T (emulator frames, all workers), guarded by its lock.
+        start: set by the main process once every worker is ready; the clock starts then.
+        start_time: time.monotonic() at `start`, for timestamps comparable across processes.
+        stop: set when a budget is spent, a worker fails or the run is interrupted.
+    """
+
+    parameters: torch.Tensor
+    statistics: torch.Tensor | None
+    frames: Any
+    start: Any
+    start_time: Any
+    stop: Any
+
+    @classmethod
+    def create(cls, context: Any, network: nn.Module, optimizer: OptimizerConfig) -> "SharedState":
+        parameters = parameters_to_vector(network.parameters()).detach().clone().share_memory_()
+        statistics = torch.zeros_like(parameters).share_memory_() if optimizer.shared_statistics else None
+        return cls(
+            parameters=parameters,
+            statistics=statistics,
+            frames=context.Value("q", 0),
+            start=context.Event(),
+            start_time=context.Value("d", 0.0),
+            stop=context.Event(),
+        )
+
+    def add_frames(self, frames: int) -> int:
+        """T <- T + frames; returns the new T."""
+        with self.frames.get_lock():
+            self.frames.value += frames
+            return self.frames.value
+
+    def make_optimizer(self, config: OptimizerConfig) -> Any:
+        """The worker's optimizer over the shared parameters (statistics shared or its own)."""
+        statistics = self.statistics if self.statistics is not None else torch.zeros_like(self.parameters)
+        return OPTIMIZERS[config.name](self.parameters, statistics, config)
+
+
+class LocalNetwork:
+    """A worker's copy theta' of the network, its parameters and gradients held in flat vectors.
+
+    Every parameter is a view into `parameters` and every gradient a view into `gradient`, so that
+    syncing is one copy and the optimizer reads the whole gradient without gathering it. Backward
+    accumulates into the existing gradient views; `zero_grad` zeroes them in place and never sets
+    them to None.
+    """
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+        tensors = list(module.parameters())
+        self.parameters = parameters_to_vector(tensors).detach().clone()
+        self.gradient = torch.zeros_like(self.parameters)
+        offset = 0
+        for tensor in tensors:
+            size = tensor.numel()
+            tensor.data = self.parameters[offset : offset + size].view_as(tensor)
+            tensor.grad = self.gradient[offset : offset + size].view_as(tensor)
+            offset += size
+
+    def sync_from_shared(self, shared: SharedState) -> None:
+        """theta' <- theta."""
+        self.parameters.copy_(shared.parameters)
+
+    def zero_grad(self) -> None:
+        self.gradient.zero_()

@@ -1,0 +1,326 @@
+"""The main process of a run: start the actor-learners, supervise them, and write the run's files.
+
+Workers only compute and send records; this process alone writes `episodes.csv`, `progress.csv`,
+`run.json` and `model.pt` in the run directory. It notices a dead worker within a fraction of a
+second, stops the others, and never waits on anything without a timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.multiprocessing as mp
+from torch.nn.utils import vector_to_parameters
+
+from asyncbench import provenance
+from asyncbench.algorithms import ALGORITHMS
+from asyncbench.config import Config
+from asyncbench.envs import make_env
+from asyncbench.records import EPISODE_COLUMNS, PROGRESS_COLUMNS, CsvLog, write_json_atomically
+from asyncbench.shared import SharedState
+from asyncbench.worker import (
+    Episode,
+    UpdateStats,
+    WorkerFailed,
+    WorkerReady,
+    annealed_lr,
+    build_network,
+    run_actor_learner,
+)
+
+log = logging.getLogger(__name__)
+
+
+class RunFailed(RuntimeError):
+    """The run could not finish; the message is one line naming what failed."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C."""
+
+
+def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str] = ()) -> dict[str, Any]:
+    """Run `config.threads` actor-learners to the frame or wall-clock budget; return the summary.
+
+    Raises:
+        RunFailed: a worker died or could not start (run.json says which, with its exit code).
+        KeyboardInterrupt: Ctrl-C or SIGTERM (run.json says interrupted).
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # Workers start with one OpenMP thread: the variable must be set before they import torch.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    context = mp.get_context(config.start_method)
+
+    probe = make_env(config.game, config.atari, seed=config.seed)
+    observation_shape, n_actions = probe.observation_space.shape, int(probe.action_space.n)
+    probe.close()
+    torch.manual_seed(config.seed)
+    network = build_network(config, observation_shape, n_actions)
+    shared = SharedState.create(context, network, config.optimizer)
+
+    supervisor = Supervisor(config, run_dir, shared, context, resolved_config, list(overrides))
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        summary = supervisor.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+    vector_to_parameters(shared.parameters, network.parameters())
+    _save_atomically(network.state_dict(), run_dir / "model.pt")
+    return summary
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted()
+
+
+def _save_atomically(state: dict[str, Any], path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+class Supervisor:
+    """Starts the workers, turns their records into files and status lines, and stops them."""
+
+    def __init__(self, config: Config, run_dir: Path, shared: SharedState, context: Any,
+                 resolved_config: dict[str, Any], overrides: list[str]):
+        self.config = config
+        self.run_dir = run_dir
+        self.shared = shared
+        self.records = context.Queue()
+        self.stat_names = ALGORITHMS[config.algorithm.name].method.stat_names
+        self.workers = [
+            context.Process(target=run_actor_learner, args=(rank, config, shared, self.records),
+                            name=f"actor-learner-{rank}", daemon=True)
+            for rank in range(config.threads)
+        ]
+        self.worker_info: dict[int, dict[str, Any]] = {rank: {"rank": rank} for rank in range(config.threads)}
+        self.episodes_log = CsvLog(run_dir / "episodes.csv", EPISODE_COLUMNS)
+        self.progress_log = CsvLog(run_dir / "progress.csv", PROGRESS_COLUMNS + self.stat_names)
+        self.recent_returns: deque[float] = deque(maxlen=100)
+        self.episodes = 0
+        self.updates = 0
+        self.stat_sums = dict.fromkeys(self.stat_names, 0.0)
+        self.stat_updates = 0
+        self.stopped: tuple[float, int] | None = None  # (time, T) when the budget was reached
+        self.info: dict[str, Any] = {
+            "status": "starting",
+            "config": resolved_config,
+            "overrides": overrides,
+            "seed": config.seed,
+            "versions": provenance.versions(),
+            "git": provenance.git_state(),
+            "host": provenance.host(),
+            "started_at": provenance.now_iso(),
+            "ended_at": None,
+            "workers": list(self.worker_info.values()),
+            "summary": {},
+            "error": None,
+        }
+        self.launched = time.monotonic()
+        self.start_time = self.launched
+        self._write_info()
+
+    # ---- the run, start to end ---------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        try:
+            for worker in self.workers:
+                worker.start()
+            self._wait_until_ready()
+            self._train()
+        except KeyboardInterrupt:
+            self._finish("interrupted", "interrupted by a signal")
+            raise
+        except RunFailed as failure:
+            self._finish("failed", str(failure))
+            raise
+        if self._finish("completed", None) != "completed":
+            raise RunFailed(self.info["error"])
+        return self.info["summary"]
+
+    def _wait_until_ready(self) -> None:
+        ready: set[int] = set()
+        while len(ready) < len(self.workers):
+            for record in self._drain(timeout=0.1):
+                if isinstance(record, WorkerReady):
+                    ready.add(record.rank)
+            self._check_workers()
+        self.start_time = time.monotonic()
+        self.shared.start_time.value = self.start_time
+        self.shared.start.set()
+        self.info["status"] = "running"
+        self.info["summary"]["startup_seconds"] = round(self.start_time - self.launched, 3)
+        self._write_info()
+        log.info("%d actor-learner(s) started in %.1f s; run directory %s",
+                 len(self.workers), self.start_time - self.launched, self.run_dir)
+
+    def _train(self) -> None:
+        config = self.config
+        next_progress = self.start_time + config.progress_interval_seconds
+        next_status = self.start_time + config.status_interval_seconds
+        last_row = (0, self.start_time)
+        while not self.shared.stop.is_set():
+            self._drain(timeout=0.1)
+            self._check_workers()
+            now, frames = time.monotonic(), self.shared.frames.value
+            if frames >= config.frames or (config.max_seconds and now - self.start_time >= config.max_seconds):
+                self.shared.stop.set()
+            if now >= next_progress:
+                last_row = self._write_progress(now, frames, last_row)
+                next_progress += config.progress_interval_seconds
+            if now >= next_status:
+                self._log_status(now, frames)
+                next_status += config.status_interval_seconds
+        self.stopped = (time.monotonic(), self.shared.frames.value)
+
+    # ---- records and workers -----------------------------------------------------------------
+    def _drain(self, timeout: float) -> list[Any]:
+        """Take every record waiting (up to `timeout` for the first) and act on it."""
+        taken = []
+        try:
+            record = self.records.get(timeout=timeout)
+            while True:
+                taken.append(record)
+                record = self.records.get_nowait()
+        except queue.Empty:
+            pass
+        except (EOFError, OSError, ValueError) as broken:  # a worker killed while writing
+            log.warning("a record was lost: %s", broken)
+        for record in taken:
+            self._handle(record)
+        return taken
+
+    def _handle(self, record: Any) -> None:
+        if isinstance(record, Episode):
+            self.episodes += 1
+            self.recent_returns.append(record.episode_return)
+            self.episodes_log.write({"T": record.frames, "wall_seconds": record.wall_seconds, "worker": record.rank,
+                                     "return": record.episode_return, "length": record.length})
+        elif isinstance(record, UpdateStats):
+            self.updates += record.updates
+            self.stat_updates += record.updates
+            for name, value in record.sums.items():
+                self.stat_sums[name] += value
+        elif isinstance(record, WorkerReady):
+            self.worker_info[record.rank].update(pid=record.pid, torch_threads=record.torch_threads,
+                                                 omp_num_threads=record.omp_num_threads)
+        elif isinstance(record, WorkerFailed):
+            self.worker_info[record.rank]["error"] = record.error
+            log.error("actor-learner %d failed:\n%s", record.rank, record.error)
+
+    def _check_workers(self) -> None:
+        """Raise RunFailed if a worker has exited before the run was told to stop."""
+        for rank, worker in enumerate(self.workers):
+            if worker.exitcode is not None and not self.shared.stop.is_set():
+                self.worker_info[rank]["exit_code"] = worker.exitcode
+                raise RunFailed(f"actor-learner {rank} (pid {worker.pid}) exited with code {worker.exitcode} "
+                                f"before the run ended; see {self.run_dir / 'run.json'}")
+
+    # ---- output ------------------------------------------------------------------------------
+    def _mean_recent_return(self) -> float | None:
+        return sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else None
+
+    def _write_progress(self, now: float, frames: int, last_row: tuple[int, float]) -> tuple[int, float]:
+        last_frames, last_time = last_row
+        row = {
+            "T": frames,
+            "wall_seconds": now - self.start_time,
+            "fps": (frames - last_frames) / max(now - last_time, 1e-9),
+            "lr": annealed_lr(self.config, frames),
+            "updates": self.updates,
+            "episodes": self.episodes,
+            "return_mean_100": self._mean_recent_return(),
+        }
+        for name, total in self.stat_sums.items():
+            row[name] = total / self.stat_updates if self.stat_updates else None
+        self.stat_sums = dict.fromkeys(self.stat_names, 0.0)
+        self.stat_updates = 0
+        self.progress_log.write(row)
+        self.info["summary"].update(frames=frames, wall_seconds=round(now - self.start_time, 3),
+                                    episodes=self.episodes, mean_return_last_100=row["return_mean_100"])
+        self._write_info()
+        return frames, now
+
+    def _log_status(self, now: float, frames: int) -> None:
+        elapsed = now - self.start_time
+        fps = frames / max(elapsed, 1e-9)
+        remaining = (self.config.frames - frames) / fps if fps > 0 else float("inf")
+        if self.config.max_seconds:
+            remaining = min(remaining, self.config.max_seconds - elapsed)
+        recent = self._mean_recent_return()
+        log.info("T %s/%s (%3.0f%%) | %s fps | return(last %d) %s | episodes %d | lr %.2e | ETA %s",
+                 f"{frames:,}", f"{self.config.frames:,}", 100 * frames / self.config.frames, f"{fps:,.0f}",
+                 len(self.recent_returns), "-" if recent is None else f"{recent:.1f}", self.episodes,
+                 annealed_lr(self.config, frames), _duration(max(remaining, 0.0)))
+
+    def _finish(self, status: str, error: str | None) -> str:
+        """Stop every worker, flush every file, write the final run.json; return the final status."""
+        self.shared.stop.set()
+        stopped_at, stopped_frames = self.stopped or (time.monotonic(), self.shared.frames.value)
+        failures = self._stop_workers()
+        if status == "completed" and failures:  # a worker failed while stopping: say so
+            status, error = "failed", "; ".join(failures)
+        frames = self.shared.frames.value
+        self._write_progress(time.monotonic(), frames, (stopped_frames, stopped_at))
+        self.episodes_log.close()
+        self.progress_log.close()
+        wall = max(stopped_at - self.start_time, 1e-9)
+        self.info["summary"].update(
+            frames=frames,
+            wall_seconds=round(wall, 3),
+            frames_per_second=round(stopped_frames / wall, 1),
+            updates=self.updates,
+            episodes=self.episodes,
+            mean_return_last_100=self._mean_recent_return(),
+        )
+        self.info.update(status=status, error=error, ended_at=provenance.now_iso())
+        self._write_info()
+        recent = self._mean_recent_return()
+        log.info("run %s: %s frames in %.1f s (%s fps), mean return of the last %d episodes %s",
+                 status, f"{frames:,}", wall, f"{stopped_frames / wall:,.0f}", len(self.recent_returns),
+                 "-" if recent is None else f"{recent:.1f}")
+        return status
+
+    def _stop_workers(self) -> list[str]:
+        """Give workers `shutdown_grace_seconds` to stop, then terminate; return their failures."""
+        deadline = time.monotonic() + self.config.shutdown_grace_seconds
+        while any(worker.is_alive() for worker in self.workers) and time.monotonic() < deadline:
+            self._drain(timeout=0.05)
+        terminated = set()
+        for rank, worker in enumerate(self.workers):
+            if worker.is_alive():
+                log.warning("actor-learner %d did not stop within %.0f s; terminating it",
+                            rank, self.config.shutdown_grace_seconds)
+                worker.terminate()
+                worker.join(timeout=2.0)
+                if worker.is_alive():
+                    worker.kill()
+                    worker.join(timeout=2.0)
+                terminated.add(rank)
+        self._drain(timeout=0.0)
+        self.records.close()
+        failures = []
+        for rank, worker in enumerate(self.workers):
+            self.worker_info[rank]["exit_code"] = worker.exitcode
+            if worker.exitcode not in (0, None) and rank not in terminated:
+                failures.append(f"actor-learner {rank} (pid {worker.pid}) exited with code {worker.exitcode}")
+        return failures
+
+    def _write_info(self) -> None:
+        write_json_atomically(self.run_dir / "run.json", self.info)
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"

@@ -1,0 +1,169 @@
+"""One actor-learner process: Algorithm S3's loop, shared by every method of the paper.
+
+Each worker repeats: sync theta' from theta, act for up to t_max steps (or to the episode's end),
+turn the rollout into a loss with its method, back-propagate, and apply the gradient to the shared
+parameters with one optimizer step at the annealed learning rate. The main process does all writing;
+a worker only sends records over its queue.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from asyncbench.algorithms import ALGORITHMS
+from asyncbench.config import Config
+from asyncbench.envs import frames_per_step, make_env
+from asyncbench.models import build_body
+from asyncbench.optimizers import clip_gradient_norm
+from asyncbench.rollout import Rollout
+from asyncbench.shared import LocalNetwork, SharedState
+
+
+# ---- records a worker sends to the main process --------------------------------------------------
+@dataclass(frozen=True)
+class WorkerReady:
+    rank: int
+    pid: int
+    torch_threads: int
+    omp_num_threads: str | None
+
+
+@dataclass(frozen=True)
+class Episode:
+    rank: int
+    frames: int
+    wall_seconds: float
+    episode_return: float
+    length: int
+
+
+@dataclass(frozen=True)
+class UpdateStats:
+    """Sums over `updates` updates, so the main process can average across workers."""
+
+    rank: int
+    updates: int
+    sums: dict[str, float]
+
+
+@dataclass(frozen=True)
+class WorkerFailed:
+    rank: int
+    error: str
+
+
+def worker_seed(seed: int, rank: int) -> int:
+    return seed * 1000 + rank
+
+
+def annealed_lr(config: Config, frames: int) -> float:
+    """The learning rate annealed linearly to 0 over the frame budget (S8)."""
+    return config.lr * max(0.0, 1.0 - frames / config.frames)
+
+
+def build_network(config: Config, observation_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
+    method = ALGORITHMS[config.algorithm.name].method
+    return method.network(build_body(config.model, observation_shape), n_actions)
+
+
+class Actor:
+    """A worker's environment and the episode in progress, across rollouts."""
+
+    def __init__(self, env: Any, seed: int, clip_rewards: bool):
+        self.env = env
+        self.clip_rewards = clip_rewards
+        self.observation, _ = env.reset(seed=seed)
+        self.episode_return = 0.0
+        self.episode_length = 0
+
+    def rollout(self, act: Callable[[torch.Tensor], int], t_max: int) -> tuple[Rollout, tuple[float, int] | None]:
+        """Act until t - t_start == t_max or the episode ends; return it and (return, length) if it ended."""
+        observations, actions, rewards = [], [], []
+        terminated = truncated = False
+        while len(rewards) < t_max and not (terminated or truncated):
+            state = torch.as_tensor(np.array(self.observation))
+            action = act(state)
+            self.observation, reward, terminated, truncated, _ = self.env.step(action)
+            observations.append(state)
+            actions.append(action)
+            rewards.append(float(np.clip(reward, -1.0, 1.0)) if self.clip_rewards else float(reward))
+            self.episode_return += float(reward)
+            self.episode_length += 1
+        rollout = Rollout(
+            observations=torch.stack(observations),
+            actions=torch.tensor(actions),
+            rewards=rewards,
+            next_observation=torch.as_tensor(np.array(self.observation)),
+            terminal=terminated,
+        )
+        finished = None
+        if terminated or truncated:
+            finished = (self.episode_return, self.episode_length)
+            self.observation, _ = self.env.reset()
+            self.episode_return, self.episode_length = 0.0, 0
+        return rollout, finished
+
+
+def run_actor_learner(rank: int, config: Config, shared: SharedState, records: Any) -> None:
+    """Entry point of worker `rank` (a module-level function, so every start method finds it)."""
+    torch.set_num_threads(1)  # first, before torch does any work in this process
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    try:
+        _actor_learner(rank, config, shared, records)
+    except Exception:
+        records.put(WorkerFailed(rank, traceback.format_exc()))
+        raise SystemExit(1)
+
+
+def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any) -> None:
+    seed = worker_seed(config.seed, rank)
+    torch.manual_seed(seed)
+    env = make_env(config.game, config.atari, seed)
+    actor = Actor(env, seed, clip_rewards=config.game.kind == "atari" and config.atari.clip_rewards)
+    method = ALGORITHMS[config.algorithm.name].method(config.algorithm, config.gamma)
+    local = LocalNetwork(build_network(config, env.observation_space.shape, env.action_space.n))
+    optimizer = shared.make_optimizer(config.optimizer)
+    frames_per_agent_step = frames_per_step(config.game, config.atari)
+    act = lambda state: method.act(local.module, state)  # noqa: E731
+
+    records.put(WorkerReady(rank, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")))
+    parent = os.getppid()
+    while not shared.start.wait(timeout=1.0):
+        if shared.stop.is_set() or os.getppid() != parent:
+            return
+    start_time = shared.start_time.value
+
+    sums = dict.fromkeys(method.stat_names, 0.0)
+    updates, last_sent = 0, time.monotonic()
+    while not shared.stop.is_set() and os.getppid() == parent:
+        local.sync_from_shared(shared)
+        rollout, finished = actor.rollout(act, config.t_max)
+        loss, stats = method.loss(local.module, rollout)
+        local.zero_grad()
+        loss.backward()
+        clip_gradient_norm(local.gradient, config.max_grad_norm)
+        T = shared.add_frames(len(rollout) * frames_per_agent_step)
+        optimizer.step(local.gradient, annealed_lr(config, T))
+
+        for name, value in stats.items():
+            sums[name] += value
+        updates += 1
+        now = time.monotonic()
+        if finished is not None:
+            records.put(Episode(rank, T, now - start_time, finished[0], finished[1]))
+        if T >= config.frames:
+            shared.stop.set()
+        if now - last_sent >= config.worker_stats_interval_seconds:
+            records.put(UpdateStats(rank, updates, sums))
+            sums = dict.fromkeys(method.stat_names, 0.0)
+            updates, last_sent = 0, now
+    if updates:
+        records.put(UpdateStats(rank, updates, sums))
