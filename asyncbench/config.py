@@ -63,6 +63,7 @@ class GameConfig:
     name: str = MISSING
     env_id: str = MISSING
     kind: str = checked(one_of("atari", "classic"))
+    reward_scale: float = checked(above(0.0))
     solved_score: Optional[float] = None
 
 
@@ -121,6 +122,7 @@ class Config:
     max_seconds: Optional[float] = field(default=None, metadata={"check": above(0.0)})
 
     start_method: str = checked(one_of("spawn", "forkserver", "fork"))
+    pin_workers: bool = MISSING
     status_interval_seconds: float = checked(above(0.0))
     progress_interval_seconds: float = checked(above(0.0))
     worker_stats_interval_seconds: float = checked(above(0.0))

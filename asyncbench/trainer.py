@@ -11,6 +11,7 @@ import logging
 import os
 import queue
 import signal
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -67,11 +68,13 @@ def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overri
     shared = SharedState.create(context, network, config.optimizer)
 
     supervisor = Supervisor(config, run_dir, shared, context, resolved_config, list(overrides))
-    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupted)
+    on_main_thread = threading.current_thread() is threading.main_thread()  # not so under some launchers
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupted) if on_main_thread else None
     try:
         summary = supervisor.run()
     finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     vector_to_parameters(shared.parameters, network.parameters())
     _save_atomically(network.state_dict(), run_dir / "model.pt")
     return summary
@@ -127,6 +130,7 @@ class Supervisor:
         }
         self.launched = time.monotonic()
         self.start_time = self.launched
+        self.last_row: tuple[int, float] = (0, self.launched)  # (T, time) of the last progress row
         self._write_info()
 
     # ---- the run, start to end ---------------------------------------------------------------
@@ -166,7 +170,7 @@ class Supervisor:
         config = self.config
         next_progress = self.start_time + config.progress_interval_seconds
         next_status = self.start_time + config.status_interval_seconds
-        last_row = (0, self.start_time)
+        self.last_row = (0, self.start_time)
         while not self.shared.stop.is_set():
             self._drain(timeout=0.1)
             self._check_workers()
@@ -174,7 +178,7 @@ class Supervisor:
             if frames >= config.frames or (config.max_seconds and now - self.start_time >= config.max_seconds):
                 self.shared.stop.set()
             if now >= next_progress:
-                last_row = self._write_progress(now, frames, last_row)
+                self._write_progress(now, frames)
                 next_progress += config.progress_interval_seconds
             if now >= next_status:
                 self._log_status(now, frames)
@@ -211,7 +215,7 @@ class Supervisor:
                 self.stat_sums[name] += value
         elif isinstance(record, WorkerReady):
             self.worker_info[record.rank].update(pid=record.pid, torch_threads=record.torch_threads,
-                                                 omp_num_threads=record.omp_num_threads)
+                                                 omp_num_threads=record.omp_num_threads, cores=record.cores)
         elif isinstance(record, WorkerFailed):
             self.worker_info[record.rank]["error"] = record.error
             log.error("actor-learner %d failed:\n%s", record.rank, record.error)
@@ -220,20 +224,23 @@ class Supervisor:
         """Raise RunFailed if a worker has exited before the run was told to stop."""
         for rank, worker in enumerate(self.workers):
             if worker.exitcode is not None and not self.shared.stop.is_set():
+                self._drain(timeout=0.2)  # its last words, if it managed to send them
                 self.worker_info[rank]["exit_code"] = worker.exitcode
-                raise RunFailed(f"actor-learner {rank} (pid {worker.pid}) exited with code {worker.exitcode} "
-                                f"before the run ended; see {self.run_dir / 'run.json'}")
+                error = self.worker_info[rank].get("error", "").strip().splitlines()
+                reason = f": {error[-1]}" if error else ""
+                raise RunFailed(f"actor-learner {rank} (pid {worker.pid}) exited with code {worker.exitcode}"
+                                f"{reason}; see {self.run_dir / 'run.json'}")
 
     # ---- output ------------------------------------------------------------------------------
     def _mean_recent_return(self) -> float | None:
         return sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else None
 
-    def _write_progress(self, now: float, frames: int, last_row: tuple[int, float]) -> tuple[int, float]:
-        last_frames, last_time = last_row
+    def _write_progress(self, now: float, frames: int) -> None:
+        last_frames, last_time = self.last_row
         row = {
             "T": frames,
             "wall_seconds": now - self.start_time,
-            "fps": (frames - last_frames) / max(now - last_time, 1e-9),
+            "fps": (frames - last_frames) / (now - last_time) if now - last_time > 0.05 else None,
             "lr": annealed_lr(self.config, frames),
             "updates": self.updates,
             "episodes": self.episodes,
@@ -247,7 +254,7 @@ class Supervisor:
         self.info["summary"].update(frames=frames, wall_seconds=round(now - self.start_time, 3),
                                     episodes=self.episodes, mean_return_last_100=row["return_mean_100"])
         self._write_info()
-        return frames, now
+        self.last_row = (frames, now)
 
     def _log_status(self, now: float, frames: int) -> None:
         elapsed = now - self.start_time
@@ -269,7 +276,7 @@ class Supervisor:
         if status == "completed" and failures:  # a worker failed while stopping: say so
             status, error = "failed", "; ".join(failures)
         frames = self.shared.frames.value
-        self._write_progress(time.monotonic(), frames, (stopped_frames, stopped_at))
+        self._write_progress(stopped_at, frames)
         self.episodes_log.close()
         self.progress_log.close()
         wall = max(stopped_at - self.start_time, 1e-9)

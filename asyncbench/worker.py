@@ -34,6 +34,7 @@ class WorkerReady:
     pid: int
     torch_threads: int
     omp_num_threads: str | None
+    cores: list[int]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ def worker_seed(seed: int, rank: int) -> int:
     return seed * 1000 + rank
 
 
+def pin_to_core(index: int) -> None:
+    """Pin this process to usable core `index` mod cores: a worker that migrates loses its caches."""
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cores[index % len(cores)]})
+
+
 def annealed_lr(config: Config, frames: int) -> float:
     """The learning rate annealed linearly to 0 over the frame budget (S8)."""
     return config.lr * max(0.0, 1.0 - frames / config.frames)
@@ -77,9 +84,10 @@ def build_network(config: Config, observation_shape: tuple[int, ...], n_actions:
 class Actor:
     """A worker's environment and the episode in progress, across rollouts."""
 
-    def __init__(self, env: Any, seed: int, clip_rewards: bool):
+    def __init__(self, env: Any, seed: int, clip_rewards: bool, reward_scale: float):
         self.env = env
         self.clip_rewards = clip_rewards
+        self.reward_scale = reward_scale
         self.observation, _ = env.reset(seed=seed)
         self.episode_return = 0.0
         self.episode_length = 0
@@ -94,7 +102,8 @@ class Actor:
             self.observation, reward, terminated, truncated, _ = self.env.step(action)
             observations.append(state)
             actions.append(action)
-            rewards.append(float(np.clip(reward, -1.0, 1.0)) if self.clip_rewards else float(reward))
+            learned = max(-1.0, min(1.0, float(reward))) if self.clip_rewards else float(reward)
+            rewards.append(learned * self.reward_scale)
             self.episode_return += float(reward)
             self.episode_length += 1
         rollout = Rollout(
@@ -124,17 +133,21 @@ def run_actor_learner(rank: int, config: Config, shared: SharedState, records: A
 
 
 def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any) -> None:
+    if config.pin_workers:
+        pin_to_core(rank)
     seed = worker_seed(config.seed, rank)
     torch.manual_seed(seed)
     env = make_env(config.game, config.atari, seed)
-    actor = Actor(env, seed, clip_rewards=config.game.kind == "atari" and config.atari.clip_rewards)
+    actor = Actor(env, seed, clip_rewards=config.game.kind == "atari" and config.atari.clip_rewards,
+                  reward_scale=config.game.reward_scale)
     method = ALGORITHMS[config.algorithm.name].method(config.algorithm, config.gamma)
     local = LocalNetwork(build_network(config, env.observation_space.shape, env.action_space.n))
     optimizer = shared.make_optimizer(config.optimizer)
     frames_per_agent_step = frames_per_step(config.game, config.atari)
     act = lambda state: method.act(local.module, state)  # noqa: E731
 
-    records.put(WorkerReady(rank, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")))
+    records.put(WorkerReady(rank, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
+                            sorted(os.sched_getaffinity(0))))
     parent = os.getppid()
     while not shared.start.wait(timeout=1.0):
         if shared.stop.is_set() or os.getppid() != parent:
@@ -165,5 +178,7 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any)
             records.put(UpdateStats(rank, updates, sums))
             sums = dict.fromkeys(method.stat_names, 0.0)
             updates, last_sent = 0, now
-    if updates:
+    if os.getppid() != parent:
+        records.cancel_join_thread()  # nobody reads any more: do not block at exit flushing the queue
+    elif updates:
         records.put(UpdateStats(rank, updates, sums))

@@ -1,0 +1,92 @@
+"""The throughput one actor-learner could reach on this machine: the limit a run is compared with.
+
+The limit adds up the parts of a worker's work, each timed alone on one torch thread:
+
+    seconds per agent step = env step (with the game's preprocessing)
+                           + a batch-1 forward to act
+                           + (forward+backward over a t_max rollout + gradient clip + optimizer step) / t_max
+
+and turns it into emulator frames per second. Whatever a run loses beyond that (Python glue,
+syncing theta', queues, contention between processes) shows as a ratio below 1.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+import torch
+
+from asyncbench.algorithms import ALGORITHMS
+from asyncbench.config import Config
+from asyncbench.envs import frames_per_step, make_env
+from asyncbench.optimizers import clip_gradient_norm
+from asyncbench.rollout import Rollout
+from asyncbench.shared import LocalNetwork, SharedState
+from asyncbench.worker import build_network, pin_to_core
+
+
+def seconds_per_call(work: Callable[[], object], seconds: float) -> float:
+    """Mean wall-clock seconds per call of `work`, calling it for about `seconds` after a warm-up."""
+    for _ in range(3):
+        work()
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        work()
+        calls += 1
+    return elapsed / calls
+
+
+def measure_limit(config: Config, seconds_per_part: float = 3.0) -> dict[str, float]:
+    """Time each part of one worker's work for `config`; return the parts and the limit in frames/s.
+
+    Measured as a worker runs: on one torch thread and, when `config.pin_workers`, on one core.
+    """
+    threads, cores = torch.get_num_threads(), os.sched_getaffinity(0)
+    torch.set_num_threads(1)
+    if config.pin_workers:
+        pin_to_core(0)
+    try:
+        return _measure(config, seconds_per_part)
+    finally:
+        torch.set_num_threads(threads)
+        os.sched_setaffinity(0, cores)
+
+
+def _measure(config: Config, seconds: float) -> dict[str, float]:
+    env = make_env(config.game, config.atari, seed=config.seed)
+
+    def env_step() -> None:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+
+    env_seconds = seconds_per_call(env_step, seconds)
+
+    method = ALGORITHMS[config.algorithm.name].method(config.algorithm, config.gamma)
+    local = LocalNetwork(build_network(config, env.observation_space.shape, int(env.action_space.n)))
+    shared = SharedState.create(torch.multiprocessing, local.module, config.optimizer)
+    optimizer = shared.make_optimizer(config.optimizer)
+    frames = [torch.as_tensor(env.step(env.action_space.sample())[0]) for _ in range(config.t_max + 1)]
+    rollout = Rollout(observations=torch.stack(frames[:-1]), actions=torch.zeros(config.t_max, dtype=torch.long),
+                      rewards=[0.0] * config.t_max, next_observation=frames[-1], terminal=False)
+
+    def update() -> None:
+        loss, _ = method.loss(local.module, rollout)
+        local.zero_grad()
+        loss.backward()
+        clip_gradient_norm(local.gradient, config.max_grad_norm)
+        optimizer.step(local.gradient, 1e-12)  # a tiny step: the parameters stay where they are
+
+    act_seconds = seconds_per_call(lambda: method.act(local.module, frames[0]), seconds)
+    update_seconds = seconds_per_call(update, seconds)
+    env.close()
+
+    step_seconds = env_seconds + act_seconds + update_seconds / config.t_max
+    return {
+        "env_steps_per_second": 1.0 / env_seconds,
+        "act_ms": 1e3 * act_seconds,
+        "update_ms": 1e3 * update_seconds,
+        "limit_frames_per_second": frames_per_step(config.game, config.atari) / step_seconds,
+    }

@@ -1,0 +1,45 @@
+"""A3C on Pong: frames/s with 1 and 2 workers, against the limit of the same work measured here.
+
+Targets (issue 2): 1 worker >= 85% of the limit; 2 workers >= 1.8x one worker on a 2-core machine.
+The figures are printed (see the "asyncbench figures" table) and stored in the benchmark's
+extra_info; absolute frames/s vary between machines, the ratios much less.
+"""
+
+import pytest
+
+from asyncbench.config import load_config
+from asyncbench.throughput import measure_limit
+from asyncbench.trainer import train
+
+from .conftest import FIGURES
+
+PONG = ["game=pong", "frames=100000000", "max_seconds=20", "status_interval_seconds=5"]
+MEASURED: dict[int, float] = {}
+
+
+@pytest.fixture(scope="module")
+def limit():
+    return measure_limit(load_config(PONG), seconds_per_part=3.0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a3c_pong_frames_per_second(benchmark, tmp_path, limit, threads):
+    config = load_config([*PONG, f"threads={threads}"])
+    summary = benchmark.pedantic(train, args=(config, tmp_path, {}), rounds=1, iterations=1)
+
+    fps = summary["frames_per_second"]
+    MEASURED[threads] = fps
+    figures = {
+        "benchmark": f"a3c pong, {threads} worker(s)",
+        "frames/s": fps,
+        "limit frames/s (1 worker)": limit["limit_frames_per_second"],
+        "fps / limit per worker": fps / threads / limit["limit_frames_per_second"],
+        "speedup vs 1 worker": fps / MEASURED[1] if 1 in MEASURED else None,
+        "env steps/s": limit["env_steps_per_second"],
+        "act ms": limit["act_ms"],
+        "update ms": limit["update_ms"],
+        "startup s": summary["startup_seconds"],
+    }
+    benchmark.extra_info.update(figures)
+    FIGURES.append(figures)
+    assert summary["frames"] > 0 and fps > 0

@@ -1,0 +1,32 @@
+"""Helpers to run the real command line (`python -m asyncbench`) and read what a run wrote."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_app(*overrides, timeout=300, env=None):
+    """Run `python -m asyncbench OVERRIDES...` in the repository root; return the finished process."""
+    environment = {**os.environ, **(env or {})}
+    environment.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, "-m", "asyncbench", *overrides], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def read_run(run_dir):
+    """run.json and the rows of episodes.csv and progress.csv of one run directory."""
+    run_dir = Path(run_dir)
+    with open(run_dir / "episodes.csv") as episodes, open(run_dir / "progress.csv") as progress:
+        return json.loads((run_dir / "run.json").read_text()), list(csv.DictReader(episodes)), list(csv.DictReader(progress))
+
+
+@pytest.fixture
+def app():
+    return run_app

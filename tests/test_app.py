@@ -1,0 +1,130 @@
+"""The Hydra app end to end: real command line, real processes, real emulator, files on disk."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, read_run, run_app
+
+QUICK = ("status_interval_seconds=2", "progress_interval_seconds=1")
+
+
+def assert_complete(run_dir, threads):
+    info, episodes, progress = read_run(run_dir)
+    assert info["status"] == "completed", info["error"]
+    assert info["error"] is None
+    summary = info["summary"]
+    assert summary["frames"] >= info["config"]["frames"]
+    assert summary["frames_per_second"] > 0 and summary["wall_seconds"] > 0
+    # Reproducibility record.
+    assert info["config"]["threads"] == threads and info["seed"] == info["config"]["seed"]
+    assert {"python", "torch", "gymnasium", "ale-py", "asyncbench"} <= set(info["versions"])
+    assert info["git"]["commit"] and info["git"]["dirty"] in (True, False)
+    assert info["host"]["cpu_model"] and info["host"]["cpu_count"] >= 1
+    assert info["started_at"] < info["ended_at"]
+    # One torch thread and one OpenMP thread inside every worker, as each worker saw it.
+    assert [(w["rank"], w["torch_threads"], w["omp_num_threads"], w["exit_code"]) for w in info["workers"]] == [
+        (rank, 1, "1", 0) for rank in range(threads)
+    ]
+    # Each worker pinned to one core, spread over the usable cores.
+    assert all(len(w["cores"]) == 1 for w in info["workers"])
+    assert len({w["cores"][0] for w in info["workers"]}) == min(threads, len(os.sched_getaffinity(0)))
+    assert progress and int(progress[-1]["T"]) == summary["frames"]
+    assert {int(row["worker"]) for row in episodes} <= set(range(threads))
+    return info, episodes, progress
+
+
+def test_multirun_over_threads_writes_two_complete_runs(tmp_path):
+    done = run_app("-m", "threads=1,2", "game=cartpole", "frames=20000", *QUICK,
+                   f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=threads_${threads}")
+    assert done.returncode == 0, done.stderr
+    for threads in (1, 2):
+        _, episodes, _ = assert_complete(tmp_path / f"threads_{threads}", threads)
+        assert {int(row["worker"]) for row in episodes} == set(range(threads))
+        assert all(int(row["length"]) == float(row["return"]) for row in episodes)  # CartPole: +1 a step
+
+
+def test_short_pong_run_on_the_real_rom(tmp_path):
+    done = run_app("game=pong", "threads=2", "frames=16000", *QUICK, f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    info, _, progress = assert_complete(tmp_path, threads=2)
+    assert info["config"]["model"]["name"] == "small"  # the game picked the paper's Atari network
+    assert float(progress[-1]["entropy"]) > 0
+    assert (tmp_path / "model.pt").stat().st_size > 2_000_000  # 0.68M float32 parameters
+
+
+@pytest.mark.parametrize("override, message", [
+    ("threads=0", "threads=0 is not allowed: expected an integer >= 1"),
+    ("t_max=-1", "t_max=-1 is not allowed: expected an integer >= 1"),
+    ("game=pongg", "game=pongg is not allowed: expected one of cartpole, pong"),
+    ("thread=2", "thread is not a setting (did you mean threads?); settings here: algorithm,"),
+    ("algorithm.betta=0.1", "algorithm.betta is not a setting (did you mean algorithm.beta?)"),
+    ("lr=abc", "lr=abc is not allowed: expected a number"),
+    ("frames=1.5", "frames=1.5 is not allowed: expected an integer"),
+    ("algorithm=a3cc", "algorithm=a3cc is not allowed: expected one of a3c"),
+    ("optimizer.alpha=2", "optimizer.alpha=2.0 is not allowed: expected a number in [0, 1]"),
+    ("model=small", "model=small does not fit game=cartpole (vector observations): expected model=mlp"),
+])
+def test_a_bad_setting_fails_with_one_line_before_anything_starts(tmp_path, override, message):
+    done = run_app(override, f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"asyncbench: error: {message}" + done.stderr.split(message, 1)[1].rstrip()]
+    assert not (tmp_path / "run.json").exists()
+
+
+def start_app(tmp_path, *overrides):
+    """Start a long CartPole run in the background; return it once its workers are training."""
+    process = subprocess.Popen([sys.executable, "-m", "asyncbench", "frames=1000000000", "max_seconds=120",
+                                *overrides, f"hydra.run.dir={tmp_path}"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            info = json.loads((tmp_path / "run.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            info = {}
+        if info.get("status") == "running":
+            return process, [worker["pid"] for worker in info["workers"]]
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"the run did not start: {process.communicate()}")
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def test_a_killed_worker_fails_the_run_with_its_exit_code(tmp_path):
+    process, pids = start_app(tmp_path, "threads=2")
+    os.kill(pids[1], signal.SIGKILL)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 1
+    assert stderr.splitlines()[-1].startswith(f"asyncbench: error: actor-learner 1 (pid {pids[1]}) exited with code -9")
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert info["status"] == "failed" and "exited with code -9" in info["error"]
+    assert [worker["exit_code"] for worker in info["workers"]] == [0, -9]
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_sigterm_stops_every_process_and_records_the_interruption(tmp_path):
+    process, pids = start_app(tmp_path, "threads=2")
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 130, stderr
+    info, _, progress = read_run(tmp_path)
+    assert info["status"] == "interrupted" and info["ended_at"]
+    assert info["summary"]["frames"] > 0 and progress
+    assert not any(alive(pid) for pid in pids)

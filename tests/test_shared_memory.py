@@ -1,0 +1,99 @@
+"""The shared-memory plumbing, with real processes: every gradient reaches theta exactly once,
+RMSProp's statistics g are shared, and the local copy's gradients live where the optimizer reads them."""
+
+import time
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from torch import nn
+
+from asyncbench.config import OptimizerConfig
+from asyncbench.shared import LocalNetwork, SharedState
+
+LR, ALPHA, EPS = 0.1, 0.9, 0.01
+UPDATES = 4
+# Worker `rank` pulls theta towards TARGETS[rank][k] in its k-th update: loss = |theta - target|^2 / 2,
+# so its gradient theta' - target depends on the theta' it synced, and differs at every update.
+TARGETS = [[[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0], [4.0, -2.0, 0.0], [0.0, 1.0, -3.0]],
+           [[2.0, -1.0, 0.5], [3.0, 3.0, 3.0], [-2.0, 1.0, 1.0], [0.5, 0.5, -0.5]]]
+
+
+class Vector(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.theta = nn.Parameter(torch.zeros(3))
+
+
+def optimizer_config(shared_statistics):
+    return OptimizerConfig(name="rmsprop", shared_statistics=shared_statistics, alpha=ALPHA, eps=EPS)
+
+
+def take_turns(rank, shared, config, turn):
+    """Worker: on each of its turns, sync, back-propagate, and apply one update to the shared theta."""
+    torch.set_num_threads(1)
+    local = LocalNetwork(Vector())
+    optimizer = shared.make_optimizer(config)
+    for k in range(UPDATES):
+        while turn.value != 2 * k + rank:  # strict alternation: 0, 1, 0, 1, ...
+            time.sleep(0.001)
+        local.sync_from_shared(shared)
+        local.zero_grad()
+        loss = 0.5 * (local.module.theta - torch.tensor(TARGETS[rank][k])).pow(2).sum()
+        loss.backward()
+        optimizer.step(local.gradient, LR)
+        turn.value += 1
+
+
+def expected_trajectory(shared_statistics):
+    """Eqs. S2-S3 applied by hand in the order the workers took turns."""
+    theta = torch.zeros(3)
+    g = [torch.zeros(3), torch.zeros(3)]
+    for k in range(UPDATES):
+        for rank in (0, 1):
+            gradient = theta - torch.tensor(TARGETS[rank][k])
+            statistics = g[0] if shared_statistics else g[rank]
+            statistics.mul_(ALPHA).add_((1 - ALPHA) * gradient * gradient)
+            theta = theta - LR * gradient / torch.sqrt(statistics + EPS)
+    return theta, g[0]
+
+
+def run_two_workers(config):
+    context = mp.get_context("spawn")
+    shared = SharedState.create(context, Vector(), config)
+    turn = context.Value("i", 0)
+    workers = [context.Process(target=take_turns, args=(rank, shared, config, turn)) for rank in (0, 1)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    return shared
+
+
+def test_every_gradient_reaches_the_shared_parameters_exactly_once_with_shared_statistics():
+    shared = run_two_workers(optimizer_config(shared_statistics=True))
+    theta, g = expected_trajectory(shared_statistics=True)
+    assert shared.parameters.tolist() == pytest.approx(theta.tolist(), abs=1e-6)
+    # g lives in shared memory: the parent sees what both workers accumulated into it.
+    assert shared.statistics.tolist() == pytest.approx(g.tolist(), abs=1e-6)
+    # The check can tell: per-worker statistics would have led somewhere else.
+    assert not torch.allclose(theta, expected_trajectory(shared_statistics=False)[0], atol=1e-3)
+
+
+def test_per_worker_statistics_stay_in_each_worker():
+    shared = run_two_workers(optimizer_config(shared_statistics=False))
+    assert shared.statistics is None
+    theta, _ = expected_trajectory(shared_statistics=False)
+    assert shared.parameters.tolist() == pytest.approx(theta.tolist(), abs=1e-6)
+
+
+def test_backward_writes_into_the_flat_gradient_and_zero_grad_keeps_it_there():
+    local = LocalNetwork(nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1)))
+    for _ in range(2):  # a second round proves zero_grad reset the same buffer (no accumulation)
+        local.zero_grad()
+        local.module(torch.ones(1, 3)).sum().backward()
+        gathered = torch.cat([p.grad.reshape(-1) for p in local.module.parameters()])
+        assert torch.equal(local.gradient, gathered)
+        assert local.gradient.abs().sum() > 0
+    assert all(p.grad is not None for p in local.module.parameters())
