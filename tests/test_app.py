@@ -128,3 +128,22 @@ def test_sigterm_stops_every_process_and_records_the_interruption(tmp_path):
     assert info["status"] == "interrupted" and info["ended_at"]
     assert info["summary"]["frames"] > 0 and progress
     assert not any(alive(pid) for pid in pids)
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver", "fork"])
+def test_each_start_method_trains_and_anneals_the_learning_rate(tmp_path, start_method):
+    done = run_app(f"start_method={start_method}", "frames=30000", "lr=0.002", *QUICK, f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    _, _, progress = assert_complete(tmp_path, threads=2)
+    # Linear annealing to 0 over the frame budget (S8): lr = 0.002 * (1 - T / 30000).
+    for row in progress:
+        assert float(row["lr"]) == pytest.approx(0.002 * max(0.0, 1 - int(row["T"]) / 30000), rel=1e-4, abs=1e-9)
+
+
+def test_the_wall_clock_budget_stops_a_run(tmp_path):
+    done = run_app("frames=1000000000", "max_seconds=3", *QUICK, f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    info, _, _ = read_run(tmp_path)
+    assert info["status"] == "completed"
+    assert 3.0 <= info["summary"]["wall_seconds"] < 4.0
+    assert info["summary"]["frames"] < 1_000_000_000

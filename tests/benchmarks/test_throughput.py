@@ -13,13 +13,13 @@ from asyncbench.trainer import train
 
 from .conftest import FIGURES
 
-PONG = ["game=pong", "frames=100000000", "max_seconds=20", "status_interval_seconds=5"]
+PONG = ["game=pong", "frames=100000000", "max_seconds=30", "status_interval_seconds=10"]
 MEASURED: dict[int, float] = {}
 
 
 @pytest.fixture(scope="module")
 def limit():
-    return measure_limit(load_config(PONG), seconds_per_part=3.0)
+    return measure_limit(load_config(PONG), seconds_per_part=5.0)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
