@@ -81,7 +81,7 @@ class AtariConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = checked(one_of("mlp", "small"))
+    name: str = checked(one_of("mlp", "small", "nature"))
     hidden_sizes: list[int] = field(default_factory=list)
 
 
@@ -91,6 +91,19 @@ class OptimizerConfig:
     shared_statistics: bool = MISSING
     alpha: float = checked(between(0.0, 1.0))
     eps: float = checked(above(0.0))
+
+
+@dataclass
+class EvaluationConfig:
+    enabled: bool = MISSING
+    interval_frames: Optional[int] = field(default=None, metadata={"check": at_least(1, "an integer")})
+    episodes: int = checked(at_least(1, "an integer"))
+    policy: str = checked(one_of("sampled", "greedy", "epsilon"))
+    epsilon: float = checked(between(0.0, 1.0))
+    cpu_share: float = checked(Check(lambda v: 0 < v <= 1, "a number in (0, 1]"))
+    final: bool = MISSING
+    final_timeout_seconds: float = checked(above(0.0))
+    seed_offset: int = checked(at_least(0, "an integer"))
 
 
 @dataclass
@@ -111,6 +124,7 @@ class Config:
     model: ModelConfig = MISSING
     optimizer: OptimizerConfig = MISSING
     atari: AtariConfig = MISSING
+    evaluation: EvaluationConfig = MISSING
 
     threads: int = checked(at_least(1, "an integer"))
     t_max: int = checked(at_least(1, "an integer"))
@@ -130,8 +144,10 @@ class Config:
 
 
 def register_schemas() -> None:
-    """Store the schemas under `schema/...`, where the YAML files name them in their defaults."""
+    """Store the schemas under `schema/...`, where the YAML files name them in their defaults,
+    and every Atari game of the paper that has no YAML file of its own in `conf/game/`."""
     from asyncbench.algorithms import ALGORITHMS
+    from asyncbench.atari import catalogue
 
     store = ConfigStore.instance()
     store.store(name="config_schema", node=Config)
@@ -140,6 +156,21 @@ def register_schemas() -> None:
     store.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
     for name, algorithm in ALGORITHMS.items():
         store.store(group="schema/algorithm", name=name, node=algorithm.config)
+    for game in catalogue().values():
+        if not (CONF_DIR / "game" / f"{game.game}.yaml").exists():
+            store.store(group="game", name=game.game, node=atari_game_node(game.game, game.env_id))
+
+
+def atari_game_node(name: str, env_id: str) -> dict[str, Any]:
+    """The config of an Atari game, as conf/game/pong.yaml spells it out for Pong."""
+    return {
+        "defaults": ["/schema/game/game@_here_", {"override /model@_global_.model": "small"}, "_self_"],
+        "name": name,
+        "env_id": env_id,
+        "kind": "atari",
+        "reward_scale": 1.0,
+        "solved_score": None,
+    }
 
 
 def validate(config: Any, prefix: str = "") -> None:
@@ -173,7 +204,7 @@ def check_compatible(config: Config) -> None:
     pixels = config.game.kind == "atari"
     if pixels and config.model.name == "mlp":
         raise ConfigError(
-            f"model=mlp does not fit game={config.game.name} (84x84 frames): expected model=small"
+            f"model=mlp does not fit game={config.game.name} (84x84 frames): expected model=small or model=nature"
         )
     if not pixels and config.model.name != "mlp":
         raise ConfigError(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 EPISODE_COLUMNS = ("T", "wall_seconds", "worker", "return", "length")
+EVALUATION_COLUMNS = ("T", "wall_seconds", "episode", "score", "length", "final")
 PROGRESS_COLUMNS = ("T", "wall_seconds", "fps", "lr", "updates", "episodes", "return_mean_100")
 
 

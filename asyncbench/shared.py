@@ -32,6 +32,7 @@ class SharedState:
         start: set by the main process once every worker is ready; the clock starts then.
         start_time: time.monotonic() at `start`, for timestamps comparable across processes.
         stop: set when a budget is spent, a worker fails or the run is interrupted.
+        workers_done: set once every worker has exited: theta is final (for the final evaluation).
     """
 
     parameters: torch.Tensor
@@ -40,6 +41,7 @@ class SharedState:
     start: Any
     start_time: Any
     stop: Any
+    workers_done: Any
 
     @classmethod
     def create(cls, context: Any, network: nn.Module, optimizer: OptimizerConfig) -> "SharedState":
@@ -52,6 +54,7 @@ class SharedState:
             start=context.Event(),
             start_time=context.Value("d", 0.0),
             stop=context.Event(),
+            workers_done=context.Event(),
         )
 
     def add_frames(self, frames: int) -> int:

@@ -25,7 +25,8 @@ from asyncbench import provenance
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
 from asyncbench.envs import make_env
-from asyncbench.records import EPISODE_COLUMNS, PROGRESS_COLUMNS, CsvLog, write_json_atomically
+from asyncbench.evaluator import EVALUATOR_RANK, EvaluationEpisode, run_evaluator
+from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COLUMNS, CsvLog, write_json_atomically
 from asyncbench.shared import SharedState
 from asyncbench.worker import (
     Episode,
@@ -105,8 +106,15 @@ class Supervisor:
                             name=f"actor-learner-{rank}", daemon=True)
             for rank in range(config.threads)
         ]
+        self.evaluator = (
+            context.Process(target=run_evaluator, args=(config, shared, self.records), name="evaluator", daemon=True)
+            if config.evaluation.enabled else None
+        )
         self.worker_info: dict[int, dict[str, Any]] = {rank: {"rank": rank} for rank in range(config.threads)}
+        self.worker_info[EVALUATOR_RANK] = {"rank": EVALUATOR_RANK}
         self.episodes_log = CsvLog(run_dir / "episodes.csv", EPISODE_COLUMNS)
+        self.evaluations_log = CsvLog(run_dir / "evaluations.csv", EVALUATION_COLUMNS)
+        self.evaluation_scores: dict[tuple[int, bool], list[float]] = {}  # (T, final) -> scores
         self.progress_log = CsvLog(run_dir / "progress.csv", PROGRESS_COLUMNS + self.stat_names)
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.episodes = 0
@@ -124,7 +132,8 @@ class Supervisor:
             "host": provenance.host(),
             "started_at": provenance.now_iso(),
             "ended_at": None,
-            "workers": list(self.worker_info.values()),
+            "workers": [self.worker_info[rank] for rank in range(config.threads)],
+            "evaluator": self.worker_info[EVALUATOR_RANK] if self.evaluator else None,
             "summary": {},
             "error": None,
         }
@@ -136,8 +145,9 @@ class Supervisor:
     # ---- the run, start to end ---------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         try:
-            for worker in self.workers:
-                worker.start()
+            for rank, process in zip([*range(len(self.workers)), EVALUATOR_RANK], self._processes()):
+                process.start()
+                self.worker_info[rank]["pid"] = process.pid
             self._wait_until_ready()
             self._train()
         except KeyboardInterrupt:
@@ -213,22 +223,29 @@ class Supervisor:
             self.stat_updates += record.updates
             for name, value in record.sums.items():
                 self.stat_sums[name] += value
+        elif isinstance(record, EvaluationEpisode):
+            self.evaluation_scores.setdefault((record.frames, record.final), []).append(record.score)
+            self.evaluations_log.write({"T": record.frames, "wall_seconds": record.wall_seconds, "episode": record.episode,
+                                        "score": record.score, "length": record.length, "final": record.final})
         elif isinstance(record, WorkerReady):
             self.worker_info[record.rank].update(pid=record.pid, torch_threads=record.torch_threads,
                                                  omp_num_threads=record.omp_num_threads, cores=record.cores)
         elif isinstance(record, WorkerFailed):
             self.worker_info[record.rank]["error"] = record.error
-            log.error("actor-learner %d failed:\n%s", record.rank, record.error)
+            log.error("%s failed:\n%s", _name(record.rank), record.error)
+
+    def _processes(self) -> list[Any]:
+        return self.workers + ([self.evaluator] if self.evaluator else [])
 
     def _check_workers(self) -> None:
-        """Raise RunFailed if a worker has exited before the run was told to stop."""
-        for rank, worker in enumerate(self.workers):
-            if worker.exitcode is not None and not self.shared.stop.is_set():
+        """Raise RunFailed if a worker or the evaluator has exited before the run was told to stop."""
+        for rank, process in zip([*range(len(self.workers)), EVALUATOR_RANK], self._processes()):
+            if process.exitcode is not None and not self.shared.stop.is_set():
                 self._drain(timeout=0.2)  # its last words, if it managed to send them
-                self.worker_info[rank]["exit_code"] = worker.exitcode
+                self.worker_info[rank]["exit_code"] = process.exitcode
                 error = self.worker_info[rank].get("error", "").strip().splitlines()
                 reason = f": {error[-1]}" if error else ""
-                raise RunFailed(f"actor-learner {rank} (pid {worker.pid}) exited with code {worker.exitcode}"
+                raise RunFailed(f"{_name(rank)} (pid {process.pid}) exited with code {process.exitcode}"
                                 f"{reason}; see {self.run_dir / 'run.json'}")
 
     # ---- output ------------------------------------------------------------------------------
@@ -272,13 +289,19 @@ class Supervisor:
         """Stop every worker, flush every file, write the final run.json; return the final status."""
         self.shared.stop.set()
         stopped_at, stopped_frames = self.stopped or (time.monotonic(), self.shared.frames.value)
-        failures = self._stop_workers()
+        failures = self._stop(dict(enumerate(self.workers)), self.config.shutdown_grace_seconds)
+        self.shared.workers_done.set()
+        if self.evaluator is not None:
+            final = status == "completed" and not failures and self.config.evaluation.final
+            grace = self.config.evaluation.final_timeout_seconds if final else 0.0
+            failures += self._stop({EVALUATOR_RANK: self.evaluator}, grace)
+        self.records.close()
         if status == "completed" and failures:  # a worker failed while stopping: say so
             status, error = "failed", "; ".join(failures)
         frames = self.shared.frames.value
         self._write_progress(stopped_at, frames)
-        self.episodes_log.close()
-        self.progress_log.close()
+        for csv_log in (self.episodes_log, self.progress_log, self.evaluations_log):
+            csv_log.close()
         wall = max(stopped_at - self.start_time, 1e-9)
         self.info["summary"].update(
             frames=frames,
@@ -287,6 +310,7 @@ class Supervisor:
             updates=self.updates,
             episodes=self.episodes,
             mean_return_last_100=self._mean_recent_return(),
+            **self._evaluation_summary(),
         )
         self.info.update(status=status, error=error, ended_at=provenance.now_iso())
         self._write_info()
@@ -296,33 +320,48 @@ class Supervisor:
                  "-" if recent is None else f"{recent:.1f}")
         return status
 
-    def _stop_workers(self) -> list[str]:
-        """Give workers `shutdown_grace_seconds` to stop, then terminate; return their failures."""
-        deadline = time.monotonic() + self.config.shutdown_grace_seconds
-        while any(worker.is_alive() for worker in self.workers) and time.monotonic() < deadline:
+    def _stop(self, processes: dict[int, Any], grace: float) -> list[str]:
+        """Give `processes` (by rank) `grace` seconds to exit, then terminate them; return their failures."""
+        deadline = time.monotonic() + grace
+        while any(process.is_alive() for process in processes.values()) and time.monotonic() < deadline:
             self._drain(timeout=0.05)
         terminated = set()
-        for rank, worker in enumerate(self.workers):
-            if worker.is_alive():
-                log.warning("actor-learner %d did not stop within %.0f s; terminating it",
-                            rank, self.config.shutdown_grace_seconds)
-                worker.terminate()
-                worker.join(timeout=2.0)
-                if worker.is_alive():
-                    worker.kill()
-                    worker.join(timeout=2.0)
+        for rank, process in processes.items():
+            if process.is_alive():
+                if grace > 0:
+                    log.warning("%s did not stop within %.0f s; terminating it", _name(rank), grace)
+                process.terminate()
+                process.join(timeout=2.0)
+                if process.is_alive():
+                    process.kill()
+                    process.join(timeout=2.0)
                 terminated.add(rank)
         self._drain(timeout=0.0)
-        self.records.close()
         failures = []
-        for rank, worker in enumerate(self.workers):
-            self.worker_info[rank]["exit_code"] = worker.exitcode
-            if worker.exitcode not in (0, None) and rank not in terminated:
-                failures.append(f"actor-learner {rank} (pid {worker.pid}) exited with code {worker.exitcode}")
+        for rank, process in processes.items():
+            self.worker_info[rank]["exit_code"] = process.exitcode
+            if process.exitcode not in (0, None) and rank not in terminated:
+                failures.append(f"{_name(rank)} (pid {process.pid}) exited with code {process.exitcode}")
         return failures
+
+    def _evaluation_summary(self) -> dict[str, Any]:
+        """Mean score of the last periodic evaluation and of the final one (None where there was none)."""
+        def mean_of(final: bool) -> tuple[int | None, float | None]:
+            snapshots = sorted(frames for frames, is_final in self.evaluation_scores if is_final == final)
+            if not snapshots:
+                return None, None
+            scores = self.evaluation_scores[(snapshots[-1], final)]
+            return snapshots[-1], sum(scores) / len(scores)
+
+        (last_T, last), (_, final) = mean_of(False), mean_of(True)
+        return {"last_evaluation_T": last_T, "last_evaluation_mean": last, "final_evaluation_mean": final}
 
     def _write_info(self) -> None:
         write_json_atomically(self.run_dir / "run.json", self.info)
+
+
+def _name(rank: int) -> str:
+    return "evaluator" if rank == EVALUATOR_RANK else f"actor-learner {rank}"
 
 
 def _duration(seconds: float) -> str:

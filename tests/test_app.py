@@ -62,7 +62,7 @@ def test_short_pong_run_on_the_real_rom(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("threads=0", "threads=0 is not allowed: expected an integer >= 1"),
     ("t_max=-1", "t_max=-1 is not allowed: expected an integer >= 1"),
-    ("game=pongg", "game=pongg is not allowed: expected one of cartpole, pong"),
+    ("game=pongg", "game=pongg is not allowed: expected one of alien, amidar, assault, asterix,"),
     ("thread=2", "thread is not a setting (did you mean threads?); settings here: algorithm,"),
     ("algorithm.betta=0.1", "algorithm.betta is not a setting (did you mean algorithm.beta?)"),
     ("lr=abc", "lr=abc is not allowed: expected a number"),
@@ -76,6 +76,12 @@ def test_a_bad_setting_fails_with_one_line_before_anything_starts(tmp_path, over
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"asyncbench: error: {message}" + done.stderr.split(message, 1)[1].rstrip()]
     assert not (tmp_path / "run.json").exists()
+
+
+def test_an_unknown_game_lists_all_57_atari_games_and_cartpole(tmp_path):
+    done = run_app("game=pongg", f"hydra.run.dir={tmp_path}")
+    listed = done.stderr.strip().split("expected one of ", 1)[1].split(", ")
+    assert len(listed) == 58 and {"cartpole", "pong", "video_pinball", "yars_revenge"} <= set(listed)
 
 
 def start_app(tmp_path, *overrides):

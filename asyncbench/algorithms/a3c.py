@@ -57,6 +57,12 @@ class A3C:
         gumbel = -torch.empty_like(logits).exponential_().log()
         return int((logits + gumbel).argmax())
 
+    @torch.no_grad()
+    def greedy_action(self, network: nn.Module, observation: torch.Tensor) -> int:
+        """argmax_a pi(a|s; theta'): the evaluator's greedy policy."""
+        logits, _ = network(observation.unsqueeze(0))
+        return int(logits.argmax())
+
     def loss(self, network: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, dict[str, float]]:
         """Sum over i = t-1 .. t_start of the policy, entropy and value terms of Algorithm S3.
 

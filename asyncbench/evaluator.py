@@ -1,0 +1,139 @@
+"""The evaluator: a separate process that plays episodes with snapshots of the shared parameters.
+
+Every `evaluation.interval_frames` global frames it copies theta and plays `evaluation.episodes`
+episodes, with the game's own protocol (Atari: up to 30 no-op starts, the 30-minute cap) and the
+policy `evaluation.policy`. While training runs it uses at most `evaluation.cpu_share` of one core
+(it sleeps to keep its CPU time within that share of the wall-clock time of each evaluation), so
+training loses at most that much CPU. Once the workers have stopped, it evaluates the final weights
+at full speed. Like the workers, it only sends records; the main process writes evaluations.csv.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch.nn.utils import vector_to_parameters
+
+from asyncbench.algorithms import ALGORITHMS
+from asyncbench.config import Config
+from asyncbench.envs import make_env
+from asyncbench.shared import SharedState
+from asyncbench.worker import WorkerFailed, build_network, worker_seed
+
+EVALUATOR_RANK = -1  # how the evaluator names itself in records shared with the workers
+
+
+class Stopped(Exception):
+    """Training stopped during a periodic evaluation: its unfinished episode is dropped."""
+
+
+@dataclass(frozen=True)
+class EvaluationEpisode:
+    frames: int  # T of the snapshot that played it
+    wall_seconds: float
+    episode: int
+    score: float  # the raw game score
+    length: int
+    final: bool
+
+
+class Throttle:
+    """Keeps a process's CPU time within `share` of the wall-clock time since `restart()`."""
+
+    def __init__(self, share: float):
+        self.share = share
+        self.restart()
+
+    def restart(self) -> None:
+        self.cpu, self.wall = time.process_time(), time.monotonic()
+
+    def wait(self) -> None:
+        used = time.process_time() - self.cpu
+        allowed_after = self.wall + used / self.share
+        delay = allowed_after - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def play_episode(env: Any, choose: Callable[[torch.Tensor], int], pace: Callable[[], None]) -> tuple[float, int]:
+    """Play one episode to its end (terminal, or the game's cap); return the raw score and length."""
+    observation, _ = env.reset()
+    score, length, done = 0.0, 0, False
+    while not done:
+        observation, reward, terminated, truncated, _ = env.step(choose(torch.as_tensor(observation)))
+        score += float(reward)
+        length += 1
+        done = terminated or truncated
+        pace()
+    return score, length
+
+
+def run_evaluator(config: Config, shared: SharedState, records: Any) -> None:
+    """Entry point of the evaluator process."""
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _evaluate(config, shared, records)
+    except Exception:
+        records.put(WorkerFailed(EVALUATOR_RANK, traceback.format_exc()))
+        raise SystemExit(1)
+
+
+def _evaluate(config: Config, shared: SharedState, records: Any) -> None:
+    evaluation = config.evaluation
+    seed = worker_seed(config.seed, evaluation.seed_offset)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    env = make_env(config.game, config.atari, seed)
+    method = ALGORITHMS[config.algorithm.name].method(config.algorithm, config.gamma)
+    network = build_network(config, env.observation_space.shape, int(env.action_space.n))
+
+    def choose(observation: torch.Tensor) -> int:
+        if evaluation.policy == "epsilon" and rng.random() < evaluation.epsilon:
+            return int(env.action_space.sample())
+        if evaluation.policy == "sampled":
+            return method.act(network, observation)
+        return method.greedy_action(network, observation)
+
+    def evaluate(final: bool, pace: Callable[[], None]) -> None:
+        frames = shared.frames.value
+        vector_to_parameters(shared.parameters.clone(), network.parameters())  # the snapshot
+        for episode in range(evaluation.episodes):
+            score, length = play_episode(env, choose, pace)
+            records.put(EvaluationEpisode(frames, time.monotonic() - shared.start_time.value, episode, score,
+                                          length, final))
+
+    throttle = Throttle(evaluation.cpu_share)
+
+    def pace_while_training() -> None:
+        if shared.stop.is_set():
+            raise Stopped()
+        throttle.wait()
+
+    parent = os.getppid()
+    while not shared.start.wait(timeout=1.0):
+        if shared.stop.is_set() or os.getppid() != parent:
+            return
+    next_frames = evaluation.interval_frames
+    while not shared.stop.is_set() and os.getppid() == parent:
+        if next_frames is not None and shared.frames.value >= next_frames:
+            throttle.restart()
+            try:
+                evaluate(final=False, pace=pace_while_training)
+            except Stopped:
+                break
+            next_frames = (shared.frames.value // evaluation.interval_frames + 1) * evaluation.interval_frames
+        else:
+            time.sleep(0.1)
+    if evaluation.final:
+        while not shared.workers_done.wait(timeout=1.0):
+            if os.getppid() != parent:
+                return
+        evaluate(final=True, pace=lambda: None)
