@@ -20,11 +20,15 @@ def run_app(*overrides, timeout=300, env=None):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def read_csv(path):
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
 def read_run(run_dir):
     """run.json and the rows of episodes.csv and progress.csv of one run directory."""
     run_dir = Path(run_dir)
-    with open(run_dir / "episodes.csv") as episodes, open(run_dir / "progress.csv") as progress:
-        return json.loads((run_dir / "run.json").read_text()), list(csv.DictReader(episodes)), list(csv.DictReader(progress))
+    return json.loads((run_dir / "run.json").read_text()), read_csv(run_dir / "episodes.csv"), read_csv(run_dir / "progress.csv")
 
 
 @pytest.fixture

@@ -16,5 +16,5 @@ def pytest_terminal_summary(terminalreporter):
 
 def _text(value):
     if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
     return "" if value is None else str(value)

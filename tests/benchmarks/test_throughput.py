@@ -1,9 +1,13 @@
-"""A3C on Pong: frames/s with 1 and 2 workers, against the limit of the same work measured here.
+"""A3C on Pong: frames/s with 1 and 2 workers against the limit of the same work measured here,
+and what the evaluator costs the training.
 
-Targets (issue 2): 1 worker >= 85% of the limit; 2 workers >= 1.8x one worker on a 2-core machine.
-The figures are printed (see the "asyncbench figures" table) and stored in the benchmark's
-extra_info; absolute frames/s vary between machines, the ratios much less.
+Targets: 1 worker >= 85% of the limit; 2 workers >= 1.8x one worker on a 2-core machine; with the
+evaluator on, training loses no more than the CPU share the evaluator was given. The figures are
+printed (see the "asyncbench figures" table) and stored in the benchmark's extra_info; absolute
+frames/s vary between machines, the ratios much less.
 """
+
+import os
 
 import pytest
 
@@ -13,7 +17,7 @@ from asyncbench.trainer import train
 
 from .conftest import FIGURES
 
-PONG = ["game=pong", "frames=100000000", "max_seconds=30", "status_interval_seconds=10"]
+PONG = ["game=pong", "frames=100000000", "max_seconds=30", "status_interval_seconds=10", "evaluation.enabled=false"]
 MEASURED: dict[int, float] = {}
 
 
@@ -43,3 +47,25 @@ def test_a3c_pong_frames_per_second(benchmark, tmp_path, limit, threads):
     benchmark.extra_info.update(figures)
     FIGURES.append(figures)
     assert summary["frames"] > 0 and fps > 0
+
+
+def test_evaluator_cost_on_training_throughput(benchmark, tmp_path):
+    """Two workers train while the evaluator evaluates without pause, held to a quarter of one core."""
+    share, cores = 0.25, len(os.sched_getaffinity(0))
+    config = load_config([*PONG, "threads=2", "evaluation.enabled=true", "evaluation.interval_frames=1",
+                          f"evaluation.cpu_share={share}", "evaluation.final=false"])
+    without = MEASURED.get(2) or train(load_config([*PONG, "threads=2"]), tmp_path / "without", {})["frames_per_second"]
+    summary = benchmark.pedantic(train, args=(config, tmp_path / "with", {}), rounds=1, iterations=1)
+
+    drop = 1 - summary["frames_per_second"] / without
+    bound = share / cores  # the evaluator's share of the machine
+    figures = {
+        "benchmark": f"evaluator cost, pong, 2 workers, cpu_share {share}",
+        "frames/s": summary["frames_per_second"],
+        "frames/s without evaluator": without,
+        "throughput drop": drop,
+        "bound (share / cores)": bound,
+    }
+    benchmark.extra_info.update(figures)
+    FIGURES.append(figures)
+    assert (tmp_path / "with" / "evaluations.csv").stat().st_size > len("T,wall_seconds,episode,score,length,final\n")
