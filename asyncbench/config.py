@@ -11,6 +11,8 @@ frozen dataclasses: OmegaConf makes those read-only and Hydra could not merge th
 from __future__ import annotations
 
 import dataclasses
+import math
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -87,10 +89,10 @@ class ModelConfig:
 
 @dataclass
 class OptimizerConfig:
-    name: str = checked(one_of("rmsprop"))
+    """Fields every optimizer has; each one's schema extends it (see asyncbench.optimizers)."""
+
+    name: str = MISSING
     shared_statistics: bool = MISSING
-    alpha: float = checked(between(0.0, 1.0))
-    eps: float = checked(above(0.0))
 
 
 @dataclass
@@ -122,7 +124,7 @@ class Config:
     algorithm: Any = MISSING
     game: GameConfig = MISSING
     model: ModelConfig = MISSING
-    optimizer: OptimizerConfig = MISSING
+    optimizer: Any = MISSING
     atari: AtariConfig = MISSING
     evaluation: EvaluationConfig = MISSING
 
@@ -148,17 +150,30 @@ def register_schemas() -> None:
     and every Atari game of the paper that has no YAML file of its own in `conf/game/`."""
     from asyncbench.algorithms import ALGORITHMS
     from asyncbench.atari import catalogue
+    from asyncbench.optimizers import OPTIMIZERS
 
+    OmegaConf.register_new_resolver("log_uniform", log_uniform, replace=True)
     store = ConfigStore.instance()
     store.store(name="config_schema", node=Config)
     store.store(group="schema/game", name="game", node=GameConfig)
     store.store(group="schema/model", name="model", node=ModelConfig)
-    store.store(group="schema/optimizer", name="optimizer", node=OptimizerConfig)
+    for name, optimizer in OPTIMIZERS.items():
+        store.store(group="schema/optimizer", name=name, node=optimizer.config)
     for name, algorithm in ALGORITHMS.items():
         store.store(group="schema/algorithm", name=name, node=algorithm.config)
     for game in catalogue().values():
         if not (CONF_DIR / "game" / f"{game.game}.yaml").exists():
             store.store(group="game", name=game.game, node=atari_game_node(game.game, game.env_id))
+
+
+def log_uniform(low: float, high: float, seed: int) -> float:
+    """A value drawn from LogUniform(low, high), the same every time for the same seed.
+
+    The `${log_uniform:1e-4,1e-2,${seed}}` of conf/lr_sampling/log_uniform.yaml: the paper draws each
+    run's learning rate so (S8; Figures 2, S5, S11), and a seed sweep then draws 50 rates reproducibly.
+    """
+    u = random.Random(f"log_uniform:{seed}").random()  # a string seed hashes the same in every process
+    return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
 
 
 def atari_game_node(name: str, env_id: str) -> dict[str, Any]:
@@ -186,8 +201,6 @@ def validate(config: Any, prefix: str = "") -> None:
             continue
         if not check.test(value):
             raise ConfigError(f"{name}={value!r} is not allowed: expected {check.allowed}")
-    if hasattr(config, "__post_validate__"):
-        config.__post_validate__()
 
 
 def to_config(cfg: DictConfig) -> Config:
@@ -201,6 +214,11 @@ def to_config(cfg: DictConfig) -> Config:
 
 def check_compatible(config: Config) -> None:
     """Cross-field rules that a single field's range cannot express."""
+    if config.evaluation.enabled and config.evaluation.seed_offset < config.threads:
+        raise ConfigError(
+            f"evaluation.seed_offset={config.evaluation.seed_offset} is not allowed with threads={config.threads}: "
+            f"expected an integer >= {config.threads} (workers use seeds seed*1000 + 0 .. threads-1)"
+        )
     pixels = config.game.kind == "atari"
     if pixels and config.model.name == "mlp":
         raise ConfigError(

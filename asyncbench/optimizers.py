@@ -7,9 +7,23 @@ parameters) that is what keeps the optimizer step well below the cost of a rollo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
-from asyncbench.config import OptimizerConfig
+from asyncbench.config import OptimizerConfig, between, above, checked
+
+
+@dataclass
+class RMSPropConfig(OptimizerConfig):
+    alpha: float = checked(between(0.0, 1.0))
+    eps: float = checked(above(0.0))
+
+
+@dataclass
+class MomentumSGDConfig(OptimizerConfig):
+    alpha: float = checked(between(0.0, 1.0))
 
 
 class RMSProp:
@@ -21,7 +35,7 @@ class RMSProp:
     `statistics` is g: the shared-memory vector for Shared RMSProp, a worker's own otherwise.
     """
 
-    def __init__(self, parameters: torch.Tensor, statistics: torch.Tensor, config: OptimizerConfig):
+    def __init__(self, parameters: torch.Tensor, statistics: torch.Tensor, config: RMSPropConfig):
         self.parameters = parameters
         self.g = statistics
         self.alpha = config.alpha
@@ -34,7 +48,35 @@ class RMSProp:
         self.parameters.addcdiv_(gradient, self._denominator, value=-lr)
 
 
-OPTIMIZERS = {"rmsprop": RMSProp}
+class MomentumSGD:
+    """Momentum SGD as in Section 7, with no locks: each worker keeps its own momentum m.
+
+        m = alpha * m + (1 - alpha) * d(theta)
+        theta <- theta - lr * m
+    """
+
+    def __init__(self, parameters: torch.Tensor, statistics: torch.Tensor, config: MomentumSGDConfig):
+        self.parameters = parameters
+        self.m = statistics
+        self.alpha = config.alpha
+
+    def step(self, gradient: torch.Tensor, lr: float) -> None:
+        self.m.mul_(self.alpha).add_(gradient, alpha=1.0 - self.alpha)
+        self.parameters.add_(self.m, alpha=-lr)
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """An optimizer's config schema and its update rule."""
+
+    config: type
+    update: Any
+
+
+OPTIMIZERS: dict[str, Optimizer] = {
+    "rmsprop": Optimizer(config=RMSPropConfig, update=RMSProp),
+    "momentum_sgd": Optimizer(config=MomentumSGDConfig, update=MomentumSGD),
+}
 
 
 def clip_gradient_norm(gradient: torch.Tensor, max_norm: float | None) -> float:

@@ -110,8 +110,10 @@ class Supervisor:
             context.Process(target=run_evaluator, args=(config, shared, self.records), name="evaluator", daemon=True)
             if config.evaluation.enabled else None
         )
-        self.worker_info: dict[int, dict[str, Any]] = {rank: {"rank": rank} for rank in range(config.threads)}
-        self.worker_info[EVALUATOR_RANK] = {"rank": EVALUATOR_RANK}
+        self.processes: dict[int, Any] = dict(enumerate(self.workers))  # by rank; the evaluator's is -1
+        if self.evaluator is not None:
+            self.processes[EVALUATOR_RANK] = self.evaluator
+        self.worker_info: dict[int, dict[str, Any]] = {rank: {"rank": rank} for rank in [*self.processes, EVALUATOR_RANK]}
         self.episodes_log = CsvLog(run_dir / "episodes.csv", EPISODE_COLUMNS)
         self.evaluations_log = CsvLog(run_dir / "evaluations.csv", EVALUATION_COLUMNS)
         self.evaluation_scores: dict[tuple[int, bool], list[float]] = {}  # (T, final) -> scores
@@ -145,7 +147,7 @@ class Supervisor:
     # ---- the run, start to end ---------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         try:
-            for rank, process in zip([*range(len(self.workers)), EVALUATOR_RANK], self._processes()):
+            for rank, process in self.processes.items():
                 process.start()
                 self.worker_info[rank]["pid"] = process.pid
             self._wait_until_ready()
@@ -234,12 +236,9 @@ class Supervisor:
             self.worker_info[record.rank]["error"] = record.error
             log.error("%s failed:\n%s", _name(record.rank), record.error)
 
-    def _processes(self) -> list[Any]:
-        return self.workers + ([self.evaluator] if self.evaluator else [])
-
     def _check_workers(self) -> None:
         """Raise RunFailed if a worker or the evaluator has exited before the run was told to stop."""
-        for rank, process in zip([*range(len(self.workers)), EVALUATOR_RANK], self._processes()):
+        for rank, process in self.processes.items():
             if process.exitcode is not None and not self.shared.stop.is_set():
                 self._drain(timeout=0.2)  # its last words, if it managed to send them
                 self.worker_info[rank]["exit_code"] = process.exitcode

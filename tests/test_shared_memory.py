@@ -8,7 +8,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from asyncbench.config import OptimizerConfig
+from asyncbench.optimizers import MomentumSGDConfig, RMSPropConfig
 from asyncbench.shared import LocalNetwork, SharedState
 
 LR, ALPHA, EPS = 0.1, 0.9, 0.01
@@ -25,8 +25,11 @@ class Vector(nn.Module):
         self.theta = nn.Parameter(torch.zeros(3))
 
 
-def optimizer_config(shared_statistics):
-    return OptimizerConfig(name="rmsprop", shared_statistics=shared_statistics, alpha=ALPHA, eps=EPS)
+def rmsprop(shared_statistics):
+    return RMSPropConfig(name="rmsprop", shared_statistics=shared_statistics, alpha=ALPHA, eps=EPS)
+
+
+MOMENTUM_SGD = MomentumSGDConfig(name="momentum_sgd", shared_statistics=False, alpha=ALPHA)
 
 
 def take_turns(rank, shared, config, turn):
@@ -45,17 +48,22 @@ def take_turns(rank, shared, config, turn):
         turn.value += 1
 
 
-def expected_trajectory(shared_statistics):
-    """Eqs. S2-S3 applied by hand in the order the workers took turns."""
+def expected_trajectory(config):
+    """The paper's Section 7 updates applied by hand in the order the workers took turns:
+    RMSProp (eqs. S2-S3) or momentum SGD, with one set of statistics or one per worker."""
     theta = torch.zeros(3)
-    g = [torch.zeros(3), torch.zeros(3)]
+    statistics = [torch.zeros(3), torch.zeros(3)]
     for k in range(UPDATES):
         for rank in (0, 1):
             gradient = theta - torch.tensor(TARGETS[rank][k])
-            statistics = g[0] if shared_statistics else g[rank]
-            statistics.mul_(ALPHA).add_((1 - ALPHA) * gradient * gradient)
-            theta = theta - LR * gradient / torch.sqrt(statistics + EPS)
-    return theta, g[0]
+            s = statistics[0] if config.shared_statistics else statistics[rank]
+            if config.name == "rmsprop":
+                s.mul_(ALPHA).add_((1 - ALPHA) * gradient * gradient)
+                theta = theta - LR * gradient / torch.sqrt(s + EPS)
+            else:
+                s.mul_(ALPHA).add_((1 - ALPHA) * gradient)
+                theta = theta - LR * s
+    return theta, statistics[0]
 
 
 def run_two_workers(config):
@@ -72,20 +80,23 @@ def run_two_workers(config):
 
 
 def test_every_gradient_reaches_the_shared_parameters_exactly_once_with_shared_statistics():
-    shared = run_two_workers(optimizer_config(shared_statistics=True))
-    theta, g = expected_trajectory(shared_statistics=True)
+    shared = run_two_workers(rmsprop(shared_statistics=True))
+    theta, g = expected_trajectory(rmsprop(shared_statistics=True))
     assert shared.parameters.tolist() == pytest.approx(theta.tolist(), abs=1e-6)
     # g lives in shared memory: the parent sees what both workers accumulated into it.
     assert shared.statistics.tolist() == pytest.approx(g.tolist(), abs=1e-6)
     # The check can tell: per-worker statistics would have led somewhere else.
-    assert not torch.allclose(theta, expected_trajectory(shared_statistics=False)[0], atol=1e-3)
+    assert not torch.allclose(theta, expected_trajectory(rmsprop(shared_statistics=False))[0], atol=1e-3)
 
 
-def test_per_worker_statistics_stay_in_each_worker():
-    shared = run_two_workers(optimizer_config(shared_statistics=False))
+@pytest.mark.parametrize("config", [rmsprop(shared_statistics=False), MOMENTUM_SGD], ids=["rmsprop", "momentum_sgd"])
+def test_per_worker_statistics_stay_in_each_worker(config):
+    shared = run_two_workers(config)
     assert shared.statistics is None
-    theta, _ = expected_trajectory(shared_statistics=False)
+    theta, _ = expected_trajectory(config)
     assert shared.parameters.tolist() == pytest.approx(theta.tolist(), abs=1e-6)
+    shared_variant = type(config)(**{**vars(config), "shared_statistics": True})
+    assert not torch.allclose(theta, expected_trajectory(shared_variant)[0], atol=1e-3)
 
 
 def test_backward_writes_into_the_flat_gradient_and_zero_grad_keeps_it_there():
