@@ -158,9 +158,9 @@ def register_schemas() -> None:
     store.store(group="schema/game", name="game", node=GameConfig)
     store.store(group="schema/model", name="model", node=ModelConfig)
     for name, optimizer in OPTIMIZERS.items():
-        store.store(group="schema/optimizer", name=name, node=optimizer.config)
+        store.store(group="schema/optimizer", name=name, node=optimizer.config_schema)
     for name, algorithm in ALGORITHMS.items():
-        store.store(group="schema/algorithm", name=name, node=algorithm.config)
+        store.store(group="schema/algorithm", name=name, node=algorithm.config_schema)
     for game in catalogue().values():
         if not (CONF_DIR / "game" / f"{game.game}.yaml").exists():
             store.store(group="game", name=game.game, node=atari_game_node(game.game, game.env_id))

@@ -8,7 +8,6 @@ parameters) that is what keeps the optimizer step well below the cost of a rollo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -35,6 +34,8 @@ class RMSProp:
     `statistics` is g: the shared-memory vector for Shared RMSProp, a worker's own otherwise.
     """
 
+    config_schema = RMSPropConfig
+
     def __init__(self, parameters: torch.Tensor, statistics: torch.Tensor, config: RMSPropConfig):
         self.parameters = parameters
         self.g = statistics
@@ -55,6 +56,8 @@ class MomentumSGD:
         theta <- theta - lr * m
     """
 
+    config_schema = MomentumSGDConfig
+
     def __init__(self, parameters: torch.Tensor, statistics: torch.Tensor, config: MomentumSGDConfig):
         self.parameters = parameters
         self.m = statistics
@@ -65,17 +68,10 @@ class MomentumSGD:
         self.parameters.add_(self.m, alpha=-lr)
 
 
-@dataclass(frozen=True)
-class Optimizer:
-    """An optimizer's config schema and its update rule."""
-
-    config: type
-    update: Any
-
-
-OPTIMIZERS: dict[str, Optimizer] = {
-    "rmsprop": Optimizer(config=RMSPropConfig, update=RMSProp),
-    "momentum_sgd": Optimizer(config=MomentumSGDConfig, update=MomentumSGD),
+# By `optimizer.name`; each class names its config schema as `config_schema`.
+OPTIMIZERS: dict[str, type] = {
+    "rmsprop": RMSProp,
+    "momentum_sgd": MomentumSGD,
 }
 
 

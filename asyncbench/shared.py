@@ -66,7 +66,7 @@ class SharedState:
     def make_optimizer(self, config: OptimizerConfig) -> Any:
         """The worker's optimizer over the shared parameters (statistics shared or its own)."""
         statistics = self.statistics if self.statistics is not None else torch.zeros_like(self.parameters)
-        return OPTIMIZERS[config.name].update(self.parameters, statistics, config)
+        return OPTIMIZERS[config.name](self.parameters, statistics, config)
 
 
 class LocalNetwork:

@@ -64,7 +64,7 @@ def _measure(config: Config, seconds: float) -> dict[str, float]:
 
     env_seconds = seconds_per_call(env_step, seconds)
 
-    method = ALGORITHMS[config.algorithm.name].method(config.algorithm, config.gamma)
+    method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma)
     local = LocalNetwork(build_network(config, env.observation_space.shape, int(env.action_space.n)))
     shared = SharedState.create(torch.multiprocessing, local.module, config.optimizer)
     optimizer = shared.make_optimizer(config.optimizer)

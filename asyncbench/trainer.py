@@ -100,7 +100,7 @@ class Supervisor:
         self.run_dir = run_dir
         self.shared = shared
         self.records = context.Queue()
-        self.stat_names = ALGORITHMS[config.algorithm.name].method.stat_names
+        self.stat_names = ALGORITHMS[config.algorithm.name].stat_names
         self.workers = [
             context.Process(target=run_actor_learner, args=(rank, config, shared, self.records),
                             name=f"actor-learner-{rank}", daemon=True)

@@ -77,7 +77,7 @@ def annealed_lr(config: Config, frames: int) -> float:
 
 
 def build_network(config: Config, observation_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
-    method = ALGORITHMS[config.algorithm.name].method
+    method = ALGORITHMS[config.algorithm.name]
     return method.network(build_body(config.model, observation_shape), n_actions)
 
 
@@ -140,7 +140,7 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any)
     env = make_env(config.game, config.atari, seed)
     actor = Actor(env, seed, clip_rewards=config.game.kind == "atari" and config.atari.clip_rewards,
                   reward_scale=config.game.reward_scale)
-    method = ALGORITHMS[config.algorithm.name].method(config.algorithm, config.gamma)
+    method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma)
     local = LocalNetwork(build_network(config, env.observation_space.shape, env.action_space.n))
     optimizer = shared.make_optimizer(config.optimizer)
     frames_per_agent_step = frames_per_step(config.game, config.atari)

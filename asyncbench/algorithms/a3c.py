@@ -35,6 +35,7 @@ class ActorCritic(nn.Module):
 class A3C:
     """Turns a rollout into the loss whose gradient is Algorithm S3's d(theta) + d(theta_v)."""
 
+    config_schema = A3CConfig
     stat_names = ("policy_loss", "value_loss", "entropy")
 
     def __init__(self, config: A3CConfig, gamma: float):
