@@ -214,6 +214,13 @@ def to_config(cfg: DictConfig) -> Config:
 
 def check_compatible(config: Config) -> None:
     """Cross-field rules that a single field's range cannot express."""
+    from asyncbench.algorithms import ALGORITHMS
+
+    if config.evaluation.policy == "sampled" and not ALGORITHMS[config.algorithm.name].samples_from_policy:
+        raise ConfigError(
+            f"evaluation.policy=sampled does not fit algorithm={config.algorithm.name} (no stochastic policy): "
+            "expected greedy or epsilon"
+        )
     if config.evaluation.enabled and config.evaluation.seed_offset < config.threads:
         raise ConfigError(
             f"evaluation.seed_offset={config.evaluation.seed_offset} is not allowed with threads={config.threads}: "

@@ -96,7 +96,7 @@ def _evaluate(config: Config, shared: SharedState, records: Any) -> None:
     torch.manual_seed(seed)
     rng = random.Random(seed)
     env = make_env(config.game, config.atari, seed)
-    method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma)
+    method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, seed)
     network = build_network(config, env.observation_space.shape, int(env.action_space.n))
 
     def choose(observation: torch.Tensor) -> int:

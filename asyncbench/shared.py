@@ -27,6 +27,7 @@ class SharedState:
 
     Attributes:
         parameters: theta (and theta_v), one flat float32 vector in shared memory.
+        target_parameters: theta-, the value-based methods' target network, or None.
         statistics: the optimizer's statistics in shared memory, or None when each worker keeps its own.
         frames: the global counter T (emulator frames, all workers), guarded by its lock.
         start: set by the main process once every worker is ready; the clock starts then.
@@ -36,6 +37,7 @@ class SharedState:
     """
 
     parameters: torch.Tensor
+    target_parameters: torch.Tensor | None
     statistics: torch.Tensor | None
     frames: Any
     start: Any
@@ -44,11 +46,13 @@ class SharedState:
     workers_done: Any
 
     @classmethod
-    def create(cls, context: Any, network: nn.Module, optimizer: OptimizerConfig) -> "SharedState":
+    def create(cls, context: Any, network: nn.Module, optimizer: OptimizerConfig,
+               target_network: bool = False) -> "SharedState":
         parameters = parameters_to_vector(network.parameters()).detach().clone().share_memory_()
         statistics = torch.zeros_like(parameters).share_memory_() if optimizer.shared_statistics else None
         return cls(
             parameters=parameters,
+            target_parameters=parameters.clone().share_memory_() if target_network else None,
             statistics=statistics,
             frames=context.Value("q", 0),
             start=context.Event(),
@@ -83,12 +87,9 @@ class LocalNetwork:
         tensors = list(module.parameters())
         self.parameters = parameters_to_vector(tensors).detach().clone()
         self.gradient = torch.zeros_like(self.parameters)
-        offset = 0
-        for tensor in tensors:
-            size = tensor.numel()
-            tensor.data = self.parameters[offset : offset + size].view_as(tensor)
-            tensor.grad = self.gradient[offset : offset + size].view_as(tensor)
-            offset += size
+        for tensor, parameter, gradient in zip(tensors, _views(tensors, self.parameters), _views(tensors, self.gradient)):
+            tensor.data = parameter
+            tensor.grad = gradient
 
     def sync_from_shared(self, shared: SharedState) -> None:
         """theta' <- theta."""
@@ -96,3 +97,22 @@ class LocalNetwork:
 
     def zero_grad(self) -> None:
         self.gradient.zero_()
+
+
+def target_network(module: nn.Module, shared: SharedState) -> nn.Module:
+    """`module` with theta- as its parameters: views into the shared target vector, never copied,
+    so a worker always reads the target network last copied from theta."""
+    tensors = list(module.parameters())
+    for tensor, view in zip(tensors, _views(tensors, shared.target_parameters)):
+        tensor.requires_grad_(False)
+        tensor.data = view
+    return module
+
+
+def _views(tensors: list[torch.Tensor], flat: torch.Tensor) -> list[torch.Tensor]:
+    """Consecutive slices of `flat`, shaped like `tensors`."""
+    views, offset = [], 0
+    for tensor in tensors:
+        views.append(flat[offset : offset + tensor.numel()].view_as(tensor))
+        offset += tensor.numel()
+    return views

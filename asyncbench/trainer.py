@@ -30,6 +30,7 @@ from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COL
 from asyncbench.shared import SharedState
 from asyncbench.worker import (
     Episode,
+    TargetUpdated,
     UpdateStats,
     WorkerFailed,
     WorkerReady,
@@ -66,7 +67,7 @@ def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overri
     probe.close()
     torch.manual_seed(config.seed)
     network = build_network(config, observation_shape, n_actions)
-    shared = SharedState.create(context, network, config.optimizer)
+    shared = SharedState.create(context, network, config.optimizer, ALGORITHMS[config.algorithm.name].uses_target_network)
 
     supervisor = Supervisor(config, run_dir, shared, context, resolved_config, list(overrides))
     on_main_thread = threading.current_thread() is threading.main_thread()  # not so under some launchers
@@ -137,6 +138,7 @@ class Supervisor:
             "workers": [self.worker_info[rank] for rank in range(config.threads)],
             "evaluator": self.worker_info[EVALUATOR_RANK] if self.evaluator else None,
             "summary": {},
+            "target_updates": [],  # T at each theta- <- theta (value-based methods)
             "error": None,
         }
         self.launched = time.monotonic()
@@ -225,6 +227,9 @@ class Supervisor:
             self.stat_updates += record.updates
             for name, value in record.sums.items():
                 self.stat_sums[name] += value
+            self.worker_info[record.rank].update(record.details)
+        elif isinstance(record, TargetUpdated):
+            self.info["target_updates"].append(record.frames)
         elif isinstance(record, EvaluationEpisode):
             self.evaluation_scores.setdefault((record.frames, record.final), []).append(record.score)
             self.evaluations_log.write({"T": record.frames, "wall_seconds": record.wall_seconds, "episode": record.episode,

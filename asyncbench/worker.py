@@ -24,7 +24,7 @@ from asyncbench.envs import frames_per_step, make_env
 from asyncbench.models import build_body
 from asyncbench.optimizers import clip_gradient_norm
 from asyncbench.rollout import Rollout
-from asyncbench.shared import LocalNetwork, SharedState
+from asyncbench.shared import LocalNetwork, SharedState, target_network
 
 
 # ---- records a worker sends to the main process --------------------------------------------------
@@ -48,11 +48,21 @@ class Episode:
 
 @dataclass(frozen=True)
 class UpdateStats:
-    """Sums over `updates` updates, so the main process can average across workers."""
+    """Sums over `updates` updates, so the main process can average across workers, and what the
+    worker's method drew for itself so far (`Method.details`)."""
 
     rank: int
     updates: int
     sums: dict[str, float]
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TargetUpdated:
+    """theta- <- theta, done by worker `rank` when T passed a multiple of the target interval."""
+
+    rank: int
+    frames: int
 
 
 @dataclass(frozen=True)
@@ -140,11 +150,16 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any)
     env = make_env(config.game, config.atari, seed)
     actor = Actor(env, seed, clip_rewards=config.game.kind == "atari" and config.atari.clip_rewards,
                   reward_scale=config.game.reward_scale)
-    method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma)
+    method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, seed)
     local = LocalNetwork(build_network(config, env.observation_space.shape, env.action_space.n))
     optimizer = shared.make_optimizer(config.optimizer)
     frames_per_agent_step = frames_per_step(config.game, config.atari)
     act = lambda state: method.act(local.module, state)  # noqa: E731
+    if method.uses_target_network:
+        method.target_network = target_network(
+            build_network(config, env.observation_space.shape, env.action_space.n), shared)
+        unit = 1 if config.algorithm.target_interval_unit == "frames" else frames_per_agent_step
+        target_interval = config.algorithm.target_interval * unit
 
     records.put(WorkerReady(rank, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
                             sorted(os.sched_getaffinity(0))))
@@ -165,6 +180,12 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any)
         clip_gradient_norm(local.gradient, config.max_grad_norm)
         T = shared.add_frames(len(rollout) * frames_per_agent_step)
         optimizer.step(local.gradient, annealed_lr(config, T))
+        method.observe_frames(T)
+        if finished is not None:
+            method.end_episode()
+        if method.uses_target_network and (T - len(rollout) * frames_per_agent_step) // target_interval < T // target_interval:
+            shared.target_parameters.copy_(shared.parameters)  # Algorithm 1: theta- <- theta every I_target
+            records.put(TargetUpdated(rank, T))
 
         for name, value in stats.items():
             sums[name] += value
@@ -175,10 +196,10 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any)
         if T >= config.frames:
             shared.stop.set()
         if now - last_sent >= config.worker_stats_interval_seconds:
-            records.put(UpdateStats(rank, updates, sums))
+            records.put(UpdateStats(rank, updates, sums, method.details()))
             sums = dict.fromkeys(method.stat_names, 0.0)
             updates, last_sent = 0, now
     if os.getppid() != parent:
         records.cancel_join_thread()  # nobody reads any more: do not block at exit flushing the queue
     elif updates:
-        records.put(UpdateStats(rank, updates, sums))
+        records.put(UpdateStats(rank, updates, sums, method.details()))

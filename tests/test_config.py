@@ -38,3 +38,11 @@ def test_a_seed_sweep_with_sampled_learning_rates_records_each_rate(tmp_path):
         info, _, _ = read_run(tmp_path / f"seed_{seed}")
         assert info["status"] == "completed"
         assert info["config"]["lr"] == pytest.approx(log_uniform(1e-4, 1e-2, seed))
+
+
+def test_a_value_based_method_cannot_be_evaluated_by_sampling_a_policy():
+    from asyncbench.config import ConfigError
+
+    assert load_config(["algorithm=nstep_q"]).evaluation.policy == "epsilon"  # its config's own choice
+    with pytest.raises(ConfigError, match="evaluation.policy=sampled does not fit algorithm=nstep_q"):
+        load_config(["algorithm=nstep_q", "evaluation.policy=sampled"])

@@ -108,3 +108,15 @@ def test_backward_writes_into_the_flat_gradient_and_zero_grad_keeps_it_there():
         assert torch.equal(local.gradient, gathered)
         assert local.gradient.abs().sum() > 0
     assert all(p.grad is not None for p in local.module.parameters())
+
+
+def test_the_target_network_reads_theta_minus_and_only_theta_minus():
+    from asyncbench.shared import target_network
+
+    shared = SharedState.create(mp.get_context("spawn"), Vector(), rmsprop(True), target_network=True)
+    target = target_network(Vector(), shared)
+    shared.parameters.fill_(5.0)  # theta moves: theta- does not
+    assert target.theta.tolist() == [0.0, 0.0, 0.0]
+    shared.target_parameters.copy_(shared.parameters)  # theta- <- theta
+    assert target.theta.tolist() == [5.0, 5.0, 5.0]
+    assert not target.theta.requires_grad

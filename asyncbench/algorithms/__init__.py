@@ -6,7 +6,13 @@ Each method class names its config schema as `config_schema`.
 from __future__ import annotations
 
 from asyncbench.algorithms.a3c import A3C
+from asyncbench.algorithms.nstep_q import NStepQ
+from asyncbench.algorithms.onestep_q import OneStepQ
+from asyncbench.algorithms.onestep_sarsa import OneStepSarsa
 
 ALGORITHMS: dict[str, type] = {
+    "onestep_q": OneStepQ,
+    "onestep_sarsa": OneStepSarsa,
+    "nstep_q": NStepQ,
     "a3c": A3C,
 }

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from asyncbench.algorithms.base import Method
 from asyncbench.config import AlgorithmConfig, above, at_least, checked
 from asyncbench.rollout import Rollout, forward_view_returns
 
@@ -32,16 +33,16 @@ class ActorCritic(nn.Module):
         return self.policy(hidden), self.value(hidden).squeeze(-1)
 
 
-class A3C:
+class A3C(Method):
     """Turns a rollout into the loss whose gradient is Algorithm S3's d(theta) + d(theta_v)."""
 
     config_schema = A3CConfig
     stat_names = ("policy_loss", "value_loss", "entropy")
 
-    def __init__(self, config: A3CConfig, gamma: float):
+    def __init__(self, config: A3CConfig, gamma: float, seed: int):
+        super().__init__(config, gamma, seed)
         self.beta = config.beta
         self.value_loss_coef = config.value_loss_coef
-        self.gamma = gamma
 
     @staticmethod
     def network(body: nn.Module, n_actions: int) -> nn.Module:

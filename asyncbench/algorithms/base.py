@@ -1,0 +1,46 @@
+"""What every method of the paper offers the actor-learner loop (Section 4): a rollout in, a loss out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from asyncbench.rollout import Rollout
+
+
+class Method:
+    """One worker's instance of a method. Subclasses implement `network`, `act`, `greedy_action` and
+    `loss`; the hooks below do nothing unless a method needs them."""
+
+    config_schema: type
+    stat_names: tuple[str, ...] = ()
+    uses_target_network = False  # True: the worker sets `target_network`, whose parameters are theta-
+    samples_from_policy = True  # False: no stochastic policy for evaluation.policy=sampled
+
+    def __init__(self, config: Any, gamma: float, seed: int):
+        self.gamma = gamma
+
+    @staticmethod
+    def network(body: nn.Module, n_actions: int) -> nn.Module:
+        raise NotImplementedError
+
+    def act(self, network: nn.Module, observation: torch.Tensor) -> int:
+        raise NotImplementedError
+
+    def greedy_action(self, network: nn.Module, observation: torch.Tensor) -> int:
+        raise NotImplementedError
+
+    def loss(self, network: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def observe_frames(self, frames: int) -> None:
+        """Called after every update with the global counter T."""
+
+    def end_episode(self) -> None:
+        """Called once the episode in progress has ended and its last rollout was learned from."""
+
+    def details(self) -> dict[str, Any]:
+        """What this worker's instance drew for itself (e.g. its epsilon), for run.json."""
+        return {}
