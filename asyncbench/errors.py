@@ -15,7 +15,8 @@ from asyncbench.trainer import RunFailed
 USAGE_ERROR = 2  # a bad command line or setting: nothing was started
 RUN_ERROR = 1  # the run started and failed
 
-_TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
+_TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "bool": "true or false",
+               "String": "a string"}
 
 
 def explain(error: BaseException) -> tuple[str, int]:
@@ -50,7 +51,6 @@ def _bad_type(cause: ValidationError) -> str:
     message = str(cause.msg).splitlines()[0]
     value = re.match(r"Value '(.*?)'", message)
     expected = re.search(r"converted to (\w+)|not a valid (\w+)", message)
-    wanted = next((g for g in expected.groups() if g), "") if expected else ""
-    wanted = _TYPE_NAMES.get(wanted, _TYPE_NAMES.get(wanted.capitalize() + ("ean" if wanted == "bool" else ""), wanted))
+    wanted = next((group for group in expected.groups() if group), "") if expected else ""
     shown = value.group(1) if value else "?"
-    return f"{cause.full_key}={shown} is not allowed: expected {wanted or message}"
+    return f"{cause.full_key}={shown} is not allowed: expected {_TYPE_NAMES.get(wanted, wanted or message)}"

@@ -23,8 +23,8 @@ from asyncbench.config import Config
 from asyncbench.envs import frames_per_step, make_env
 from asyncbench.optimizers import clip_gradient_norm
 from asyncbench.rollout import Rollout
-from asyncbench.shared import LocalNetwork, SharedState, target_network
-from asyncbench.worker import build_network, pin_to_core
+from asyncbench.shared import SharedState
+from asyncbench.worker import build_network, make_learner, pin_to_core
 
 
 def seconds_per_call(work: Callable[[], object], seconds: float) -> float:
@@ -64,13 +64,10 @@ def _measure(config: Config, seconds: float) -> dict[str, float]:
 
     env_seconds = seconds_per_call(env_step, seconds)
 
-    method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, config.seed)
-    local = LocalNetwork(build_network(config, env.observation_space.shape, int(env.action_space.n)))
-    shared = SharedState.create(torch.multiprocessing, local.module, config.optimizer, method.uses_target_network)
-    if method.uses_target_network:
-        method.target_network = target_network(
-            build_network(config, env.observation_space.shape, int(env.action_space.n)), shared)
-    optimizer = shared.make_optimizer(config.optimizer)
+    network = build_network(config, env.observation_space.shape, int(env.action_space.n))
+    uses_target = ALGORITHMS[config.algorithm.name].uses_target_network
+    shared = SharedState.create(torch.multiprocessing, network, config.optimizer, uses_target)
+    method, local, optimizer = make_learner(config, shared, env, config.seed)
     frames = [torch.as_tensor(env.step(env.action_space.sample())[0]) for _ in range(config.t_max + 1)]
     rollout = Rollout(observations=torch.stack(frames[:-1]), actions=torch.zeros(config.t_max, dtype=torch.long),
                       rewards=[0.0] * config.t_max, next_observation=frames[-1], terminal=False)

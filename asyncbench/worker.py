@@ -91,6 +91,16 @@ def build_network(config: Config, observation_shape: tuple[int, ...], n_actions:
     return method.network(build_body(config.model, observation_shape), n_actions)
 
 
+def make_learner(config: Config, shared: SharedState, env: Any, seed: int) -> tuple[Any, LocalNetwork, Any]:
+    """A worker's method instance, its local network theta' and its optimizer over the shared theta;
+    the method's target network, where it has one, reads the shared theta-."""
+    shape, n_actions = env.observation_space.shape, int(env.action_space.n)
+    method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, seed)
+    if method.uses_target_network:
+        method.target_network = target_network(build_network(config, shape, n_actions), shared)
+    return method, LocalNetwork(build_network(config, shape, n_actions)), shared.make_optimizer(config.optimizer)
+
+
 class Actor:
     """A worker's environment and the episode in progress, across rollouts."""
 
@@ -150,14 +160,10 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any)
     env = make_env(config.game, config.atari, seed)
     actor = Actor(env, seed, clip_rewards=config.game.kind == "atari" and config.atari.clip_rewards,
                   reward_scale=config.game.reward_scale)
-    method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, seed)
-    local = LocalNetwork(build_network(config, env.observation_space.shape, env.action_space.n))
-    optimizer = shared.make_optimizer(config.optimizer)
+    method, local, optimizer = make_learner(config, shared, env, seed)
     frames_per_agent_step = frames_per_step(config.game, config.atari)
     act = lambda state: method.act(local.module, state)  # noqa: E731
     if method.uses_target_network:
-        method.target_network = target_network(
-            build_network(config, env.observation_space.shape, env.action_space.n), shared)
         unit = 1 if config.algorithm.target_interval_unit == "frames" else frames_per_agent_step
         target_interval = config.algorithm.target_interval * unit
 
@@ -178,12 +184,13 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any)
         local.zero_grad()
         loss.backward()
         clip_gradient_norm(local.gradient, config.max_grad_norm)
-        T = shared.add_frames(len(rollout) * frames_per_agent_step)
+        frames = len(rollout) * frames_per_agent_step
+        T = shared.add_frames(frames)
         optimizer.step(local.gradient, annealed_lr(config, T))
         method.observe_frames(T)
         if finished is not None:
             method.end_episode()
-        if method.uses_target_network and (T - len(rollout) * frames_per_agent_step) // target_interval < T // target_interval:
+        if method.uses_target_network and (T - frames) // target_interval < T // target_interval:
             shared.target_parameters.copy_(shared.parameters)  # Algorithm 1: theta- <- theta every I_target
             records.put(TargetUpdated(rank, T))
 
