@@ -66,7 +66,6 @@ class GameConfig:
     env_id: str = MISSING
     kind: str = checked(one_of("atari", "classic"))
     reward_scale: float = checked(above(0.0))
-    solved_score: Optional[float] = None
 
 
 @dataclass
@@ -184,7 +183,6 @@ def atari_game_node(name: str, env_id: str) -> dict[str, Any]:
         "env_id": env_id,
         "kind": "atari",
         "reward_scale": 1.0,
-        "solved_score": None,
     }
 
 
