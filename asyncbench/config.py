@@ -108,6 +108,12 @@ class EvaluationConfig:
 
 
 @dataclass
+class ResumeConfig:
+    enabled: bool = MISSING
+    root: str = checked(Check(lambda v: bool(v.strip()), "a directory"))
+
+
+@dataclass
 class AlgorithmConfig:
     """Fields every method has; each method's schema extends it (see asyncbench.algorithms)."""
 
@@ -126,6 +132,7 @@ class Config:
     optimizer: Any = MISSING
     atari: AtariConfig = MISSING
     evaluation: EvaluationConfig = MISSING
+    resume: ResumeConfig = MISSING
 
     threads: int = checked(at_least(1, "an integer"))
     t_max: int = checked(at_least(1, "an integer"))
@@ -142,6 +149,8 @@ class Config:
     progress_interval_seconds: float = checked(above(0.0))
     worker_stats_interval_seconds: float = checked(above(0.0))
     shutdown_grace_seconds: float = checked(above(0.0))
+    checkpoint_interval_seconds: Optional[float] = field(default=None, metadata={"check": above(0.0)})
+    worker_restarts: int = checked(at_least(0, "an integer"))
 
 
 def register_schemas() -> None:

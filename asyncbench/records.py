@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 EPISODE_COLUMNS = ("T", "wall_seconds", "worker", "return", "length")
 EVALUATION_COLUMNS = ("T", "wall_seconds", "episode", "score", "length", "final")
@@ -15,21 +16,48 @@ PROGRESS_COLUMNS = ("T", "wall_seconds", "fps", "lr", "updates", "episodes", "re
 
 
 class CsvLog:
-    """An append-only CSV file whose every row reaches the disk as soon as it is written."""
+    """An append-only CSV file whose every row reaches the disk whole as soon as it is written.
 
-    def __init__(self, path: Path, columns: tuple[str, ...]):
+    Each row goes out in one unbuffered write; if the write fails (a full disk), the file is cut back
+    to its last whole row before the error propagates, so a reader never sees half a row.
+    """
+
+    def __init__(self, path: Path, columns: tuple[str, ...], earlier_rows: str | None = None):
+        """Start the file with its header, or with `earlier_rows` (header included) of a resumed run."""
+        self.path = path
         self.columns = columns
-        self._file = open(path, "w", newline="")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(columns)
-        self._file.flush()
+        self._file = open(path, "wb", buffering=0)
+        self._size = 0
+        self._append(earlier_rows if earlier_rows is not None else _csv_line(columns))
 
     def write(self, row: dict[str, Any]) -> None:
-        self._writer.writerow([_cell(row.get(column)) for column in self.columns])
-        self._file.flush()
+        self._append(_csv_line([_cell(row.get(column)) for column in self.columns]))
+
+    def _append(self, text: str) -> None:
+        data = text.encode()
+        try:
+            written = 0
+            while written < len(data):
+                written += self._file.write(data[written:])
+        except OSError as error:
+            os.ftruncate(self._file.fileno(), self._size)
+            self._file.seek(self._size)
+            raise OSError(error.errno, error.strerror, str(self.path)) from error  # name the file
+        self._size += len(data)
+
+    def contents(self) -> str:
+        """Every whole row written so far, header included (for a checkpoint)."""
+        with open(self.path, "rb") as file:
+            return file.read(self._size).decode()
 
     def close(self) -> None:
         self._file.close()
+
+
+def _csv_line(cells: Any) -> str:
+    line = io.StringIO()
+    csv.writer(line).writerow(cells)
+    return line.getvalue()
 
 
 def _cell(value: Any) -> Any:
@@ -38,13 +66,13 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def write_json_atomically(path: Path, content: dict[str, Any]) -> None:
-    """Write to a temporary file beside `path`, fsync it, then rename over `path`: never half a file."""
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call `write` on a temporary file beside `path`, fsync it, then rename it over `path`:
+    readers see the old file or the new one, never half a file, even if the disk fills meanwhile."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(content, file, indent=2, default=str)
-            file.write("\n")
+        with os.fdopen(handle, "wb") as file:
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o644)  # mkstemp makes it private; a results file is for everyone to read
@@ -52,3 +80,7 @@ def write_json_atomically(path: Path, content: dict[str, Any]) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomically(path: Path, content: dict[str, Any]) -> None:
+    write_atomically(path, lambda file: file.write((json.dumps(content, indent=2, default=str) + "\n").encode()))

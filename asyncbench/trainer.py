@@ -1,8 +1,10 @@
 """The main process of a run: start the actor-learners, supervise them, and write the run's files.
 
 Workers only compute and send records; this process alone writes `episodes.csv`, `progress.csv`,
-`run.json` and `model.pt` in the run directory. It notices a dead worker within a fraction of a
-second, stops the others, and never waits on anything without a timeout.
+`run.json`, `checkpoint.pt` and `model.pt` in the run directory. It notices a dead worker within a
+fraction of a second and either starts it again (`worker_restarts`) or stops the others; it never
+waits on anything without a timeout. A write that fails (a full disk, a read-only directory) stops
+the run with one line naming the file, and leaves every file whole.
 """
 
 from __future__ import annotations
@@ -23,10 +25,18 @@ from torch.nn.utils import vector_to_parameters
 
 from asyncbench import provenance
 from asyncbench.algorithms import ALGORITHMS
+from asyncbench.checkpoint import CHECKPOINT_NAME, Checkpoint
 from asyncbench.config import Config
 from asyncbench.envs import make_env
 from asyncbench.evaluator import EVALUATOR_RANK, EvaluationEpisode, run_evaluator
-from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COLUMNS, CsvLog, write_json_atomically
+from asyncbench.records import (
+    EPISODE_COLUMNS,
+    EVALUATION_COLUMNS,
+    PROGRESS_COLUMNS,
+    CsvLog,
+    write_atomically,
+    write_json_atomically,
+)
 from asyncbench.shared import SharedState
 from asyncbench.worker import (
     Episode,
@@ -50,13 +60,31 @@ class Interrupted(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C."""
 
 
-def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str] = ()) -> dict[str, Any]:
+def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str] = (),
+          resume_from: Path | None = None) -> dict[str, Any]:
     """Run `config.threads` actor-learners to the frame or wall-clock budget; return the summary.
 
+    With `resume_from` (the directory of an earlier run of the same config that holds a checkpoint),
+    continue that run from its checkpoint, writing into `run_dir`.
+
     Raises:
-        RunFailed: a worker died or could not start (run.json says which, with its exit code).
+        RunFailed: a worker died or could not start (run.json says which, with its exit code), or a
+            file could not be written (the message names it and why).
         KeyboardInterrupt: Ctrl-C or SIGTERM (run.json says interrupted).
     """
+    try:
+        return _train(config, run_dir, resolved_config, overrides, resume_from)
+    except OSError as error:
+        raise RunFailed(describe_os_error(error)) from error
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line: why, and which file (`No space left on device: runs/.../episodes.csv`)."""
+    return f"{error.strerror}: {error.filename}" if error.strerror and error.filename else str(error)
+
+
+def _train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str],
+           resume_from: Path | None) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     # Workers start with one OpenMP thread: the variable must be set before they import torch.
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -68,8 +96,15 @@ def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overri
     torch.manual_seed(config.seed)
     network = build_network(config, observation_shape, n_actions)
     shared = SharedState.create(context, network, config.optimizer, ALGORITHMS[config.algorithm.name].uses_target_network)
+    checkpoint = None
+    if resume_from is not None:
+        checkpoint = Checkpoint.load(resume_from / CHECKPOINT_NAME)
+        _restore(shared, checkpoint)
+        log.info("continuing %s from its checkpoint at T %s", resume_from, f"{checkpoint.frames:,}")
 
-    supervisor = Supervisor(config, run_dir, shared, context, resolved_config, list(overrides))
+    supervisor = Supervisor(config, run_dir, shared, context, resolved_config, list(overrides), checkpoint)
+    if checkpoint is not None:
+        supervisor.info["resumed_from"] = {"run_dir": str(resume_from), "T": checkpoint.frames}
     on_main_thread = threading.current_thread() is threading.main_thread()  # not so under some launchers
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupted) if on_main_thread else None
     try:
@@ -87,26 +122,33 @@ def _raise_interrupted(signum: int, frame: Any) -> None:
 
 
 def _save_atomically(state: dict[str, Any], path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    write_atomically(path, lambda file: torch.save(state, file))
+
+
+def _restore(shared: SharedState, checkpoint: Checkpoint) -> None:
+    """theta, theta-, the shared optimizer statistics and T as the checkpoint holds them."""
+    shared.parameters.copy_(checkpoint.parameters)
+    if shared.target_parameters is not None:
+        shared.target_parameters.copy_(checkpoint.target_parameters)
+    if shared.statistics is not None and checkpoint.statistics is not None:
+        shared.statistics.copy_(checkpoint.statistics)
+    shared.frames.value = checkpoint.frames
+    checkpoint.restore_rng()
 
 
 class Supervisor:
     """Starts the workers, turns their records into files and status lines, and stops them."""
 
     def __init__(self, config: Config, run_dir: Path, shared: SharedState, context: Any,
-                 resolved_config: dict[str, Any], overrides: list[str]):
+                 resolved_config: dict[str, Any], overrides: list[str], checkpoint: Checkpoint | None = None):
         self.config = config
         self.run_dir = run_dir
         self.shared = shared
+        self.context = context
         self.records = context.Queue()
         self.stat_names = ALGORITHMS[config.algorithm.name].stat_names
-        self.workers = [
-            context.Process(target=run_actor_learner, args=(rank, config, shared, self.records),
-                            name=f"actor-learner-{rank}", daemon=True)
-            for rank in range(config.threads)
-        ]
+        self.workers = [self._new_worker(rank) for rank in range(config.threads)]
+        self.restarts_left = config.worker_restarts
         self.evaluator = (
             context.Process(target=run_evaluator, args=(config, shared, self.records), name="evaluator", daemon=True)
             if config.evaluation.enabled else None
@@ -115,10 +157,13 @@ class Supervisor:
         if self.evaluator is not None:
             self.processes[EVALUATOR_RANK] = self.evaluator
         self.worker_info: dict[int, dict[str, Any]] = {rank: {"rank": rank} for rank in [*self.processes, EVALUATOR_RANK]}
-        self.episodes_log = CsvLog(run_dir / "episodes.csv", EPISODE_COLUMNS)
-        self.evaluations_log = CsvLog(run_dir / "evaluations.csv", EVALUATION_COLUMNS)
+        earlier = checkpoint.results if checkpoint else {}
+        self.episodes_log = CsvLog(run_dir / "episodes.csv", EPISODE_COLUMNS, earlier.get("episodes.csv"))
+        self.evaluations_log = CsvLog(run_dir / "evaluations.csv", EVALUATION_COLUMNS, earlier.get("evaluations.csv"))
         self.evaluation_scores: dict[tuple[int, bool], list[float]] = {}  # (T, final) -> scores
-        self.progress_log = CsvLog(run_dir / "progress.csv", PROGRESS_COLUMNS + self.stat_names)
+        self.progress_log = CsvLog(run_dir / "progress.csv", PROGRESS_COLUMNS + self.stat_names,
+                                   earlier.get("progress.csv"))
+        self.csv_logs = (self.episodes_log, self.progress_log, self.evaluations_log)
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.episodes = 0
         self.updates = 0
@@ -141,10 +186,17 @@ class Supervisor:
             "target_updates": [],  # T at each theta- <- theta (value-based methods)
             "error": None,
         }
+        self.trained_before = 0.0  # seconds of training before the checkpoint this run continues from
+        if checkpoint is not None:
+            self._restore_totals(checkpoint)
         self.launched = time.monotonic()
         self.start_time = self.launched
         self.last_row: tuple[int, float] = (0, self.launched)  # (T, time) of the last progress row
         self._write_info()
+
+    def _new_worker(self, rank: int) -> Any:
+        return self.context.Process(target=run_actor_learner, args=(rank, self.config, self.shared, self.records),
+                                    name=f"actor-learner-{rank}", daemon=True)
 
     # ---- the run, start to end ---------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -155,10 +207,13 @@ class Supervisor:
             self._wait_until_ready()
             self._train()
         except KeyboardInterrupt:
-            self._finish("interrupted", "interrupted by a signal")
+            self._finish_uninterrupted("interrupted", "interrupted by a signal")
             raise
         except RunFailed as failure:
-            self._finish("failed", str(failure))
+            self._finish_uninterrupted("failed", str(failure))
+            raise
+        except OSError as error:  # a results file could not be written: a full disk, a read-only directory
+            self._finish_uninterrupted("failed", describe_os_error(error))
             raise
         if self._finish("completed", None) != "completed":
             raise RunFailed(self.info["error"])
@@ -171,7 +226,7 @@ class Supervisor:
                 if isinstance(record, WorkerReady):
                     ready.add(record.rank)
             self._check_workers()
-        self.start_time = time.monotonic()
+        self.start_time = time.monotonic() - self.trained_before  # a resumed run's clock goes on
         self.shared.start_time.value = self.start_time
         self.shared.start.set()
         self.info["status"] = "running"
@@ -182,9 +237,11 @@ class Supervisor:
 
     def _train(self) -> None:
         config = self.config
-        next_progress = self.start_time + config.progress_interval_seconds
-        next_status = self.start_time + config.status_interval_seconds
-        self.last_row = (0, self.start_time)
+        started = time.monotonic()
+        next_progress = started + config.progress_interval_seconds
+        next_status = started + config.status_interval_seconds
+        next_checkpoint = started + (config.checkpoint_interval_seconds or float("inf"))
+        self.last_row = (self.shared.frames.value, started)
         while not self.shared.stop.is_set():
             self._drain(timeout=0.1)
             self._check_workers()
@@ -197,6 +254,9 @@ class Supervisor:
             if now >= next_status:
                 self._log_status(now, frames)
                 next_status += config.status_interval_seconds
+            if now >= next_checkpoint:
+                self._save_checkpoint(now)
+                next_checkpoint += config.checkpoint_interval_seconds
         self.stopped = (time.monotonic(), self.shared.frames.value)
 
     # ---- records and workers -----------------------------------------------------------------
@@ -242,15 +302,36 @@ class Supervisor:
             log.error("%s failed:\n%s", _name(record.rank), record.error)
 
     def _check_workers(self) -> None:
-        """Raise RunFailed if a worker or the evaluator has exited before the run was told to stop."""
-        for rank, process in self.processes.items():
+        """Restart an actor-learner that has exited before the run was told to stop, while restarts are
+        left (`worker_restarts`); otherwise, or for the evaluator, raise RunFailed."""
+        for rank, process in list(self.processes.items()):
             if process.exitcode is not None and not self.shared.stop.is_set():
                 self._drain(timeout=0.2)  # its last words, if it managed to send them
                 self.worker_info[rank]["exit_code"] = process.exitcode
-                error = self.worker_info[rank].get("error", "").strip().splitlines()
-                reason = f": {error[-1]}" if error else ""
-                raise RunFailed(f"{_name(rank)} (pid {process.pid}) exited with code {process.exitcode}"
-                                f"{reason}; see {self.run_dir / 'run.json'}")
+                error = self.worker_info[rank].pop("error", "").strip().splitlines()
+                death = f"{_name(rank)} (pid {process.pid}) exited with code {process.exitcode}" + (
+                    f": {error[-1]}" if error else "")
+                if rank == EVALUATOR_RANK or self.restarts_left == 0:
+                    raise RunFailed(f"{death}; see {self.run_dir / 'run.json'}")
+                self._restart(rank, death)
+
+    def _restart(self, rank: int, death: str) -> None:
+        """Start actor-learner `rank` again; its death goes to run.json (`workers[rank].restarts`)."""
+        # A worker killed inside `SharedState.add_frames` leaves the lock of T held for ever, and the
+        # others would hang on it: then the run cannot go on.
+        lock = self.shared.frames.get_lock()
+        if not lock.acquire(timeout=1.0):
+            raise RunFailed(f"{death} holding the lock of the counter T; the run cannot go on")
+        lock.release()
+        dead = self.processes[rank]
+        self.worker_info[rank].setdefault("restarts", []).append(
+            {"pid": dead.pid, "exit_code": dead.exitcode, "T": self.shared.frames.value, "at": provenance.now_iso()})
+        self.restarts_left -= 1
+        log.warning("%s; restarting it (%d restart(s) left)", death, self.restarts_left)
+        worker = self.workers[rank] = self.processes[rank] = self._new_worker(rank)
+        worker.start()
+        self.worker_info[rank].update(pid=worker.pid, exit_code=None)
+        self._write_info()
 
     # ---- output ------------------------------------------------------------------------------
     def _mean_recent_return(self) -> float | None:
@@ -289,8 +370,55 @@ class Supervisor:
                  len(self.recent_returns), "-" if recent is None else f"{recent:.1f}", self.episodes,
                  annealed_lr(self.config, frames), _duration(max(remaining, 0.0)))
 
+    def _save_checkpoint(self, now: float) -> None:
+        shared = self.shared
+        Checkpoint(
+            frames=shared.frames.value,
+            wall_seconds=now - self.start_time,
+            parameters=shared.parameters.clone(),
+            target_parameters=None if shared.target_parameters is None else shared.target_parameters.clone(),
+            statistics=None if shared.statistics is None else shared.statistics.clone(),
+            results={csv_log.path.name: csv_log.contents() for csv_log in self.csv_logs},
+            totals={
+                "episodes": self.episodes,
+                "updates": self.updates,
+                "recent_returns": list(self.recent_returns),
+                "evaluation_scores": [[T, final, scores] for (T, final), scores in self.evaluation_scores.items()],
+                "target_updates": self.info["target_updates"],
+                "summary": self.info["summary"],
+            },
+        ).save(self.run_dir)
+        self.info["checkpoint"] = {"T": shared.frames.value, "at": provenance.now_iso()}
+
+    def _restore_totals(self, checkpoint: Checkpoint) -> None:
+        totals = checkpoint.totals
+        self.trained_before = checkpoint.wall_seconds
+        self.episodes, self.updates = totals["episodes"], totals["updates"]
+        self.recent_returns.extend(totals["recent_returns"])
+        self.evaluation_scores = {(T, final): scores for T, final, scores in totals["evaluation_scores"]}
+        self.info["target_updates"] = totals["target_updates"]
+        self.info["summary"] = totals["summary"]
+
+    def _finish_uninterrupted(self, status: str, error: str | None) -> None:
+        """`_finish` a run that stops early, ignoring Ctrl-C and SIGTERM meanwhile: a second signal
+        (a launcher and a user both stopping the job) would otherwise leave its files half-finished.
+        It takes at most `shutdown_grace_seconds` and a few more."""
+        if threading.current_thread() is not threading.main_thread():  # only there can signals be set
+            self._finish(status, error)
+            return
+        previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._finish(status, error)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
     def _finish(self, status: str, error: str | None) -> str:
-        """Stop every worker, flush every file, write the final run.json; return the final status."""
+        """Stop every worker, flush every file, write the final run.json; return the final status.
+
+        An interrupted or failed run leaves a checkpoint to continue from; a completed one needs none.
+        Writes that fail here (the disk is full) are logged: the files on disk stay whole.
+        """
         self.shared.stop.set()
         stopped_at, stopped_frames = self.stopped or (time.monotonic(), self.shared.frames.value)
         failures = self._stop(dict(enumerate(self.workers)), self.config.shutdown_grace_seconds)
@@ -303,8 +431,16 @@ class Supervisor:
         if status == "completed" and failures:  # a worker failed while stopping: say so
             status, error = "failed", "; ".join(failures)
         frames = self.shared.frames.value
-        self._write_progress(stopped_at, frames)
-        for csv_log in (self.episodes_log, self.progress_log, self.evaluations_log):
+        try:
+            self._write_progress(stopped_at, frames)
+            if status == "completed":
+                (self.run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+                self.info.pop("checkpoint", None)
+            else:
+                self._save_checkpoint(stopped_at)
+        except OSError as write_error:
+            log.error("could not write the last results: %s", write_error)
+        for csv_log in self.csv_logs:
             csv_log.close()
         wall = max(stopped_at - self.start_time, 1e-9)
         self.info["summary"].update(
@@ -317,7 +453,10 @@ class Supervisor:
             **self._evaluation_summary(),
         )
         self.info.update(status=status, error=error, ended_at=provenance.now_iso())
-        self._write_info()
+        try:
+            self._write_info()
+        except OSError as write_error:
+            log.error("could not write run.json: %s", write_error)
         recent = self._mean_recent_return()
         log.info("run %s: %s frames in %.1f s (%s fps), mean return of the last %d episodes %s",
                  status, f"{frames:,}", wall, f"{stopped_frames / wall:,.0f}", len(self.recent_returns),

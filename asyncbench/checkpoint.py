@@ -1,0 +1,59 @@
+"""Checkpoints: what a run needs to continue after an interruption (issue 7), written atomically.
+
+A checkpoint holds the shared parameters theta (and theta-), the shared optimizer statistics, the
+global counter T, the training time so far, the main process's RNG states, and the results written
+so far (the CSV files' whole rows and the supervisor's running totals), so that a resumed run's
+files read as one run. Two things live in the workers, out of the main process's reach, and start
+afresh after a resume: each actor-learner's random streams (seeded again from the run seed and its
+rank) and the optimizer statistics that each worker keeps for itself (`optimizer=rmsprop`,
+`momentum_sgd`); Hogwild updates make a run nondeterministic in any case.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from asyncbench.records import write_atomically
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class Checkpoint:
+    """One snapshot of a run.
+
+    Attributes:
+        frames: the global counter T.
+        wall_seconds: training time so far; the wall-clock budget counts it across resumes.
+        parameters: theta, the flat shared parameter vector.
+        target_parameters: theta-, for the value-based methods, or None.
+        statistics: the shared optimizer statistics (Shared RMSProp's g), or None.
+        results: each CSV file's name and its whole rows so far, header included.
+        totals: the supervisor's running totals (episodes, updates, recent returns, evaluations, ...).
+        rng: the main process's RNG states (torch and Python).
+    """
+
+    frames: int
+    wall_seconds: float
+    parameters: torch.Tensor
+    target_parameters: torch.Tensor | None
+    statistics: torch.Tensor | None
+    results: dict[str, str]
+    totals: dict[str, Any]
+    rng: dict[str, Any] = field(default_factory=lambda: {"torch": torch.get_rng_state(), "python": random.getstate()})
+
+    def save(self, run_dir: Path) -> None:
+        write_atomically(run_dir / CHECKPOINT_NAME, lambda file: torch.save(asdict(self), file))
+
+    @classmethod
+    def load(cls, path: Path) -> "Checkpoint":
+        return cls(**torch.load(path, weights_only=True))
+
+    def restore_rng(self) -> None:
+        torch.set_rng_state(self.rng["torch"])
+        random.setstate(self.rng["python"])

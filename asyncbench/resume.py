@@ -1,0 +1,91 @@
+"""Resuming sweeps (issue 7): a job first looks for an earlier run of the same resolved config.
+
+Running the same command again then skips the runs that completed, continues the interrupted and
+failed ones from their last checkpoint (or starts them afresh where they left none), and runs the
+new ones. Runs match by their resolved config, whatever their job number or directory, leaving out
+the settings that change only how a run is operated (`OPERATIONAL_SETTINGS`). Earlier runs are
+searched under `resume.root`, for jobs whose own directory lies under it: a job written elsewhere
+(a test's temporary directory) is not part of those results and always starts afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asyncbench.checkpoint import CHECKPOINT_NAME
+from asyncbench.config import Config
+from asyncbench.records import write_json_atomically
+from asyncbench.trainer import train
+
+log = logging.getLogger(__name__)
+
+# How a run is operated, not what it computes: two runs differing only in these are the same run.
+OPERATIONAL_SETTINGS = frozenset({
+    "resume", "checkpoint_interval_seconds", "worker_restarts", "status_interval_seconds", "shutdown_grace_seconds",
+})
+
+RESUMABLE = ("interrupted", "failed", "running", "starting")  # running/starting: its main process was killed
+
+
+@dataclass(frozen=True)
+class EarlierRun:
+    run_dir: Path
+    status: str
+    checkpoint_frames: int | None  # T of its checkpoint; None when it has none
+
+
+def run_identity(resolved_config: dict[str, Any]) -> str:
+    """A digest of the resolved config without `OPERATIONAL_SETTINGS`, as run.json stores it."""
+    kept = {key: value for key, value in resolved_config.items() if key not in OPERATIONAL_SETTINGS}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def find_earlier_run(root: Path, resolved_config: dict[str, Any], exclude: Path) -> EarlierRun | None:
+    """The run of the same config under `root` (other than `exclude`) that got furthest: a completed
+    one, else the one whose checkpoint has the highest T, else None (nothing to continue)."""
+    identity = run_identity(json.loads(json.dumps(resolved_config, default=str)))  # as run.json stores it
+    best: EarlierRun | None = None
+    for path in root.rglob("run.json"):
+        if path.parent.resolve() == exclude.resolve():
+            continue
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # unreadable or half-written by a tool other than asyncbench: not a run to resume
+        if not isinstance(info.get("config"), dict) or run_identity(info["config"]) != identity:
+            continue
+        if info.get("status") == "completed":
+            return EarlierRun(path.parent, "completed", None)
+        checkpoint = info.get("checkpoint")
+        if info.get("status") in RESUMABLE and checkpoint and (path.parent / CHECKPOINT_NAME).exists():
+            if best is None or checkpoint["T"] > best.checkpoint_frames:
+                best = EarlierRun(path.parent, info["status"], checkpoint["T"])
+    return best
+
+
+def run_job(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Skip, continue or start the job; return its summary (a skipped job's says where it completed).
+
+    Raises what `train` raises.
+    """
+    root = Path(config.resume.root)
+    if not config.resume.enabled:
+        return train(config, run_dir, resolved_config, overrides)
+    if not run_dir.resolve().is_relative_to(root.resolve()):
+        log.info("resume: %s is outside resume.root=%s, so this job starts afresh", run_dir, root)
+        return train(config, run_dir, resolved_config, overrides)
+    earlier = find_earlier_run(root, resolved_config, exclude=run_dir)
+    if earlier is None:
+        return train(config, run_dir, resolved_config, overrides)
+    if earlier.status == "completed":
+        log.info("skipped: the same config completed in %s (resume.enabled=false runs it again)", earlier.run_dir)
+        summary = {"skipped": True, "completed_in": str(earlier.run_dir)}
+        write_json_atomically(run_dir / "run.json", {"status": "skipped", "config": resolved_config,
+                                                     "overrides": overrides, "summary": summary, "error": None})
+        return summary
+    return train(config, run_dir, resolved_config, overrides, resume_from=earlier.run_dir)
