@@ -1,0 +1,95 @@
+"""Sweeps that resume and survive faults (issue 7): real sweeps, real signals, files on disk."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT, read_csv, run_app
+
+QUICK = ("threads=1", "status_interval_seconds=2", "progress_interval_seconds=0.5", "evaluation.enabled=false")
+
+
+def start_sweep(*overrides):
+    return subprocess.Popen([sys.executable, "-m", "asyncbench", "-m", *overrides], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(run_json, condition, timeout=60):
+    """Poll `run_json` until `condition(info)` holds; return that info."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            info = json.loads(run_json.read_text())
+            if condition(info):
+                return info
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{run_json} never met the condition")
+
+
+def snapshot(directory):
+    """Every file below `directory` with its size and modification time."""
+    return {path: (path.stat().st_size, path.stat().st_mtime_ns) for path in directory.rglob("*") if path.is_file()}
+
+
+def test_an_interrupted_sweep_resumes_skipping_what_completed_and_continuing_from_the_checkpoint(tmp_path):
+    # Job 0 completes its 20,000 frames in seconds; job 1 would train for 8 s, but SIGTERM stops the
+    # sweep 2 s into it. Run again, the same command skips job 0 and continues job 1 from its checkpoint.
+    sweep = ("frames=20000,100000000", "max_seconds=8", "checkpoint_interval_seconds=1", *QUICK,
+             f"resume.root={tmp_path}", "hydra.sweep.subdir=${hydra.job.num}")
+    first = start_sweep(*sweep, f"hydra.sweep.dir={tmp_path / 'first'}")
+    wait_for(tmp_path / "first/1/run.json", lambda info: info["summary"].get("wall_seconds", 0) >= 2)
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=30)
+
+    assert first.returncode == 130, stderr
+    assert "1 completed, 1 interrupted" in stderr and "interrupted 1: interrupted by a signal" in stderr
+    interrupted = json.loads((tmp_path / "first/1/run.json").read_text())
+    assert interrupted["status"] == "interrupted" and (tmp_path / "first/1/checkpoint.pt").exists()
+    checkpoint_T = interrupted["checkpoint"]["T"]
+    assert checkpoint_T == interrupted["summary"]["frames"]  # checkpointed as it stopped
+    first_files = snapshot(tmp_path / "first")
+
+    second = run_app("-m", *sweep, f"hydra.sweep.dir={tmp_path / 'second'}", timeout=120)
+
+    assert second.returncode == 0, second.stderr
+    assert "2 job(s): 1 completed, 1 skipped" in second.stderr
+    assert snapshot(tmp_path / "first") == first_files  # nothing finished was rerun, nothing written changed
+    skipped = json.loads((tmp_path / "second/0/run.json").read_text())
+    assert skipped["status"] == "skipped" and skipped["summary"]["completed_in"] == str(tmp_path / "first/0")
+    assert not (tmp_path / "second/0/episodes.csv").exists()
+    resumed = json.loads((tmp_path / "second/1/run.json").read_text())
+    assert resumed["status"] == "completed", resumed["error"]
+    assert resumed["resumed_from"] == {"run_dir": str(tmp_path / "first/1"), "T": checkpoint_T}
+    assert 8.0 <= resumed["summary"]["wall_seconds"] < 9.0  # the wall-clock budget counts both parts
+    assert not (tmp_path / "second/1/checkpoint.pt").exists()  # a completed run needs none
+    # The resumed run's files begin with every row the interrupted one wrote, then go on from there.
+    for name in ("episodes.csv", "progress.csv"):
+        before, after = (tmp_path / "first/1" / name).read_text(), (tmp_path / "second/1" / name).read_text()
+        assert after.startswith(before) and len(after) > len(before)
+    progress = read_csv(tmp_path / "second/1/progress.csv")
+    assert [int(row["T"]) for row in progress] == sorted(int(row["T"]) for row in progress)
+    assert max(int(row["T"]) for row in progress) > checkpoint_T
+
+
+def test_a_failing_job_keeps_the_other_results_and_the_summary_says_why(tmp_path):
+    # Job 0's worker is killed; job 1 still runs, and the sweep ends with a summary naming the failure.
+    sweep = start_sweep("seed=0,1", "frames=100000000", "max_seconds=3", *QUICK, f"resume.root={tmp_path}",
+                        f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=seed_${seed}")
+    info = wait_for(tmp_path / "seed_0/run.json", lambda info: info["status"] == "running")
+    os.kill(info["workers"][0]["pid"], signal.SIGKILL)
+    _, stderr = sweep.communicate(timeout=60)
+
+    assert sweep.returncode == 1
+    failed, completed = (json.loads((tmp_path / f"seed_{seed}/run.json").read_text()) for seed in (0, 1))
+    assert completed["status"] == "completed" and read_csv(tmp_path / "seed_1/episodes.csv")
+    assert failed["status"] == "failed" and failed["workers"][0]["exit_code"] == -9
+    summary = [line for line in stderr.splitlines() if line.startswith("asyncbench: ")]
+    assert summary[0] == f"asyncbench: sweep {tmp_path}: 2 job(s): 1 completed, 1 failed"
+    assert summary[1].startswith(f"asyncbench:   failed seed_0: actor-learner 0 (pid {info['workers'][0]['pid']}) "
+                                 "exited with code -9")
+    assert summary[-1].startswith("asyncbench: error: actor-learner 0")
