@@ -155,3 +155,29 @@ def test_the_wall_clock_budget_stops_a_run(tmp_path):
     assert info["status"] == "completed"
     assert 3.0 <= info["summary"]["wall_seconds"] < 4.0
     assert info["summary"]["frames"] < 1_000_000_000
+
+
+def test_a_killed_worker_is_restarted_when_restarts_are_allowed(tmp_path):
+    process, pids = start_app(tmp_path, "threads=2", "worker_restarts=1", "progress_interval_seconds=0.5")
+    killed_at = time.monotonic()
+    os.kill(pids[1], signal.SIGKILL)
+    while time.monotonic() - killed_at < 20:  # the new worker's pid reaches run.json once it has started
+        restarted = json.loads((tmp_path / "run.json").read_text())["workers"][1]
+        if restarted["pid"] != pids[1]:
+            break
+        time.sleep(0.1)
+    noticed_seconds = time.monotonic() - killed_at
+    time.sleep(3.0)  # let the new worker train
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 130, stderr
+    info, episodes, _ = read_run(tmp_path)
+    worker = info["workers"][1]
+    assert noticed_seconds < 5, noticed_seconds
+    assert [(death["pid"], death["exit_code"]) for death in worker["restarts"]] == [(pids[1], -9)]
+    assert worker["pid"] != pids[1] and worker["torch_threads"] == 1
+    restart_T = worker["restarts"][0]["T"]
+    assert any(int(row["worker"]) == 1 and int(row["T"]) > restart_T for row in episodes)  # it trains again
+    assert info["status"] == "interrupted"
+    assert not any(alive(pid) for pid in [*pids, worker["pid"]])
