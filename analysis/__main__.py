@@ -1,0 +1,65 @@
+"""`python -m analysis report RESULTS_DIR... [--out DIR]`: the report of every run under the results roots."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from analysis import paper
+from analysis.loading import NoRuns, load_results
+from analysis.report import write_report
+
+PROGRESS_INTERVAL_SECONDS = 2.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    report = commands.add_parser("report", help="write report.md with the paper's tables and figures")
+    report.add_argument("roots", nargs="+", type=Path, metavar="RESULTS_DIR", help="a run, a sweep, or a folder of them")
+    report.add_argument("--out", type=Path, help="where to write the report (default: RESULTS_DIR/report)")
+    report.add_argument("--reference-score", action="append", default=[], metavar="GAME=SCORE",
+                        help="Table 2's reference score for a game (default: analysis/data/reference_scores.csv)")
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(format="analysis: warning: %(message)s", level=logging.WARNING)
+    try:
+        reference_scores = {**paper.reference_scores(), **dict(_reference_score(text) for text in arguments.reference_score)}
+        results = load_results(arguments.roots, progress=_progress_printer())
+        out = arguments.out or arguments.roots[0] / "report"
+        command = shlex.join(["python", "-m", "analysis", *(sys.argv[1:] if argv is None else argv)])
+        path = write_report(results, out, command, reference_scores)
+    except (NoRuns, ValueError) as error:
+        print(f"analysis: error: {error}", file=sys.stderr)
+        return 2
+    print(f"analysis: {len(results.runs)} runs, {len(results.skipped)} skipped; report written to {path}")
+    return 0
+
+
+def _reference_score(text: str) -> tuple[str, float]:
+    game, _, score = text.partition("=")
+    try:
+        return game, float(score)
+    except ValueError:
+        raise ValueError(f"--reference-score {text!r}: expected GAME=SCORE, e.g. pong=0") from None
+
+
+def _progress_printer():
+    """A progress callback that prints 'read N/M runs' at most every few seconds, so that a long load shows progress."""
+    started = last = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PROGRESS_INTERVAL_SECONDS or (done == total and now - started >= PROGRESS_INTERVAL_SECONDS):
+            print(f"analysis: read {done:,}/{total:,} runs", file=sys.stderr)
+            last = now
+
+    return show
+
+
+if __name__ == "__main__":
+    sys.exit(main())

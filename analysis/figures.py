@@ -1,0 +1,144 @@
+"""The paper's figures from a sweep's runs, with the paper's axes and aggregation, drawn with seaborn.
+
+Curves are the mean training return of each run's last 100 episodes, as progress.csv and the status
+line report it. Where the paper averages the best k of N runs (Figure 1: best 5 of 50; Figures 3, 4,
+S9, S10: best 3), the top rows of the figure do the same (best by final score) and the legend says so;
+the rows below show every run, with the mean and its 95% bootstrap confidence band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display, and no GUI toolkit to import
+
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from analysis import paper  # noqa: E402
+from analysis.loading import Results  # noqa: E402
+from analysis.statistics import best_k_runs, curves_on_grid, smoothed_returns  # noqa: E402
+
+CURVE_WINDOW = 100  # episodes per point of a training curve, as progress.csv's return_mean_100
+FORMATS = ("png", "svg")
+ALL_RUNS = "all runs: mean, 95% CI"
+
+
+@dataclass(frozen=True)
+class Figure:
+    title: str
+    caption: str
+    draw: Callable[[Results], plt.Figure]
+
+
+def _score_curves(results: Results, x: str, hue: str, rows: list[str], k: int) -> plt.Figure:
+    """Score against `x` per game (columns), one curve per `hue`; the best-k view above the all-runs view."""
+    points = smoothed_returns(results.episodes, CURVE_WINDOW)
+    points = points.assign(hours=points["wall_seconds"] / 3600, epochs=points["T"] / paper.EPOCH_FRAMES)
+    keys = [*rows, "game", hue]
+    grid = pd.concat([curves_on_grid(game_points, x, keys) for _, game_points in points.groupby("game")], ignore_index=True)
+    best = best_k_runs(results.runs, keys, k)
+    best_view = f"mean of best {k} of N"
+    averaged = (grid[grid["run"].isin(best["run"])].groupby([*keys, x], dropna=False)["score"].mean()
+                .reset_index().assign(view=best_view))
+    data = pd.concat([averaged, grid.assign(view=ALL_RUNS)], ignore_index=True)
+    data["row"] = data[[*rows, "view"]].astype(str).agg("\n".join, axis=1)
+    hue_order = [str(value) for value in sorted(results.runs[hue].unique())]
+    data[hue] = data[hue].astype(str)
+    counts = best["n_runs"]
+    plot = sns.relplot(data=data, x=x, y="score", hue=hue, hue_order=hue_order, row="row", col="game", kind="line",
+                       errorbar=("ci", 95), n_boot=200, seed=0, height=2.6, aspect=1.35,
+                       facet_kws={"sharey": False, "sharex": "col"})
+    plot.set_titles("{col_name} | {row_name}", size=8)
+    plot.set_axis_labels({"hours": "training time (hours)", "epochs": "training epochs (4M frames)"}[x], "score")
+    sns.move_legend(plot, "upper left", bbox_to_anchor=(1.0, 0.95), frameon=False, title=(
+        f"{hue}\n(best-k rows: mean of the {k} runs\nwith the best final score of N = "
+        f"{counts.min()}{'' if counts.min() == counts.max() else f'-{counts.max()}'})"))
+    return plot.figure
+
+
+def _final_score_vs_lr(results: Results) -> plt.Figure:
+    runs = results.runs.assign(threads=results.runs["threads"].astype(str))
+    plot = sns.relplot(data=runs, x="lr", y="final_score", hue="threads", col="game", row="algorithm", kind="scatter",
+                       height=2.6, aspect=1.2, facet_kws={"sharey": False})
+    plot.set(xscale="log")
+    plot.set_axis_labels("learning rate (log)", "final score")
+    return plot.figure
+
+
+def _final_score_vs_rank(results: Results) -> plt.Figure:
+    keys = ["algorithm", "game", "optimizer"]
+    runs = results.runs.assign(rank=results.runs.groupby(keys)["final_score"].rank(ascending=False, method="first"))
+    plot = sns.relplot(data=runs, x="rank", y="final_score", hue="optimizer", col="game", row="algorithm", kind="line",
+                       marker="o", errorbar=None, height=2.6, aspect=1.2, facet_kws={"sharey": False})
+    plot.set_axis_labels("model rank (by final score)", "final score")
+    return plot.figure
+
+
+def _scaling(results: Results) -> plt.Figure:
+    """Frames/s against threads per game and method, with the ideal line (n times the fewest threads' rate)
+    and the paper's Table 2 speedup applied to this machine's 1-thread rate."""
+    games = sorted(results.runs["game"].unique())
+    figure, axes = plt.subplots(1, len(games), figsize=(3.6 * len(games), 3.2), squeeze=False)
+    palette = dict(zip(sorted(results.runs["algorithm"].unique()), sns.color_palette()))
+    for axis, game in zip(axes[0], games):
+        runs = results.runs[results.runs["game"] == game]
+        sns.lineplot(data=runs, x="threads", y="frames_per_second", hue="algorithm", palette=palette, marker="o",
+                     errorbar=("ci", 95), n_boot=200, seed=0, ax=axis)
+        for algorithm, group in runs.groupby("algorithm"):
+            rates = group.groupby("threads")["frames_per_second"].mean()
+            threads = np.array(sorted(rates.index))
+            axis.plot(threads, rates[threads[0]] * threads / threads[0], ls="--", color=palette[algorithm],
+                      alpha=0.6, label=f"{algorithm}: ideal")
+            claimed = [(n, paper.table2_speedup(algorithm, n)) for n in threads]
+            claimed = [(n, factor) for n, factor in claimed if factor is not None]
+            if 1 in rates.index and claimed:
+                axis.plot(*zip(*[(n, rates[1] * factor) for n, factor in claimed]), ls=":", color=palette[algorithm],
+                          label=f"{algorithm}: paper Table 2 x 1-thread rate")
+        axis.set(title=game, xlabel="threads", ylabel="frames/s", xticks=sorted(runs["threads"].unique()))
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+FIGURES = {
+    "figure1": Figure("Figure 1: score against training time, per method",
+                      "Mean training return (last 100 episodes) against wall-clock hours after start-up.",
+                      lambda results: _score_curves(results, "hours", "algorithm", [], k=5)),
+    "figure3": Figure("Figures 3 and S9: score against training epochs, per thread count",
+                      "One epoch is 4 million frames over all threads; data efficiency per thread count.",
+                      lambda results: _score_curves(results, "epochs", "threads", ["algorithm"], k=3)),
+    "figure4": Figure("Figures 4 and S10: score against training time, per thread count",
+                      "The same runs as Figure 3 against wall-clock hours: more threads should learn faster.",
+                      lambda results: _score_curves(results, "hours", "threads", ["algorithm"], k=3)),
+    "figure2": Figure("Figures 2 and S11: final score against learning rate",
+                      "One point per run; the paper draws learning rates from LogUniform(1e-4, 1e-2).",
+                      _final_score_vs_lr),
+    "figure_s5": Figure("Figure S5: final score against model rank, per optimizer",
+                        "Runs sorted by final score, best first; a flatter curve is a more robust optimizer.",
+                        _final_score_vs_rank),
+    "scaling": Figure("Scaling: frames/s against threads",
+                      "Dashed: ideal linear scaling from the fewest threads; dotted: the paper's Table 2 speedups "
+                      "(time to a score, not frames/s) applied to this machine's 1-thread rate.",
+                      _scaling),
+}
+
+
+def save_figure(name: str, results: Results, directory: Path) -> list[Path]:
+    """Draw FIGURES[name] and write it as PNG and SVG into `directory`; return the files."""
+    with sns.axes_style("whitegrid"):
+        figure = FIGURES[name].draw(results)
+    paths = []
+    try:
+        for extension in FORMATS:
+            paths.append(directory / f"{name}.{extension}")
+            figure.savefig(paths[-1], dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(figure)
+    return paths

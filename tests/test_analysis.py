@@ -1,0 +1,173 @@
+"""The analysis package on real runs written by the real trainer: loading, tables, figures, the report."""
+
+import csv
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import paper, tables
+from analysis.figures import FIGURES, save_figure
+from analysis.loading import Results, load_results
+from analysis.statistics import iqm, iqm_with_ci
+from asyncbench.atari import mean_and_median
+from tests.conftest import ROOT, read_csv, run_app
+
+SWEEP = ("threads=1,2", "seed=0,1", "frames=24000")
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory):
+    """A real 4-job sweep: A3C on CartPole with 1 and 2 threads and 2 seeds (about 30 s on an idle 2-core machine)."""
+    root = tmp_path_factory.mktemp("sweep")
+    done = run_app("-m", *SWEEP, f"hydra.sweep.dir={root}", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return root
+
+
+@pytest.fixture(scope="session")
+def damaged(sweep, tmp_path_factory):
+    """The sweep plus copies of one of its runs: cut short mid-row, with a corrupt run.json, and still running."""
+    root = tmp_path_factory.mktemp("damaged")
+    shutil.copytree(sweep, root / "sweep")
+    source = next((root / "sweep").glob("0_*"))
+    truncated, corrupt, running = (shutil.copytree(source, root / name) for name in ("truncated", "corrupt", "running"))
+    episodes = (truncated / "episodes.csv").read_bytes()
+    (truncated / "episodes.csv").write_bytes(episodes[:len(episodes) // 2])  # the middle of some row
+    (corrupt / "run.json").write_text((corrupt / "run.json").read_text()[:200])
+    info = json.loads((running / "run.json").read_text())
+    (running / "run.json").write_text(json.dumps({**info, "status": "running", "ended_at": None}))
+    return root
+
+
+def test_every_run_of_a_real_sweep_loads_into_tidy_tables(sweep):
+    results = load_results([sweep])
+    infos = [json.loads(path.read_text()) for path in sorted(sweep.glob("*/run.json"))]
+    assert len(results.runs) == 4 and not results.skipped
+    assert results.varying == ["threads", "seed"]
+    assert sorted(results.runs["threads"]) == [1, 1, 2, 2]
+    assert len(results.episodes) == sum(info["summary"]["episodes"] for info in infos)
+    assert len(results.evaluations) == sum(len(read_csv(path)) for path in sweep.glob("*/evaluations.csv"))
+    assert len(results.progress) == sum(len(read_csv(path)) for path in sweep.glob("*/progress.csv"))
+    for table in (results.episodes, results.evaluations, results.progress):
+        assert {"run", "algorithm", "game", "threads", "seed", "lr", "optimizer", "t_max"} <= set(table.columns)
+    assert results.runs["cpu_model"].notna().all() and (results.runs["usable_cores"] >= 1).all()
+    final = {info["config"]["seed"] * 10 + info["config"]["threads"]: info["summary"]["final_evaluation_mean"] for info in infos}
+    loaded = dict(zip(results.runs["seed"] * 10 + results.runs["threads"], results.runs["final_score"]))
+    assert loaded == pytest.approx(final)
+    assert set(results.versions["package"]) >= {"torch", "asyncbench"}
+
+
+def test_truncated_corrupt_and_unfinished_runs_are_skipped_with_one_line_each(damaged, caplog):
+    with caplog.at_level(logging.WARNING, logger="analysis"):
+        results = load_results([damaged])
+    assert len(results.runs) == 4
+    reasons = dict(results.skipped)
+    assert set(reasons) == {str(damaged / name) for name in ("truncated", "corrupt", "running")}
+    assert "episodes.csv" in reasons[str(damaged / "truncated")]
+    assert "run.json cannot be read" in reasons[str(damaged / "corrupt")]
+    assert "'running'" in reasons[str(damaged / "running")]
+    assert len(caplog.records) == 3 and all("\n" not in record.getMessage() for record in caplog.records)
+
+
+def _hand_made(returns_by_run):
+    """Results of runs (threads, [(wall_seconds, return), ...]) on one game, for hand-computed cases."""
+    runs = pd.DataFrame([{"run": f"r{index}", "algorithm": "a3c", "game": "cartpole", "threads": threads, "seed": index,
+                          "final_score": float(episodes[-1][1])} for index, (threads, episodes) in enumerate(returns_by_run)])
+    episodes = pd.DataFrame([{"run": f"r{index}", "T": step, "wall_seconds": seconds, "return": value, "game": "cartpole",
+                              "threads": threads, "algorithm": "a3c"}
+                             for index, (threads, rows) in enumerate(returns_by_run) for step, (seconds, value) in enumerate(rows)])
+    return Results(runs, episodes, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), ["threads", "seed"])
+
+
+def test_speedup_on_a_small_case_computed_by_hand():
+    # window 2, reference 10: a run reaches it at the first episode whose mean with the one before is >= 10
+    results = _hand_made([
+        (1, [(1.0, 0), (2.0, 8), (3.0, 12), (4.0, 9)]),   # means 4 at 2.0 s, then (8 + 12) / 2 = 10 at 3.0 s
+        (1, [(2.0, 5), (5.0, 15), (6.0, 20)]),            # (5 + 15) / 2 = 10 at 5.0 s
+        (2, [(1.0, 10), (2.0, 10)]),                      # the first full window: 2.0 s
+        (2, [(1.0, 0), (1.5, 4)]),                        # never
+    ])
+    per_game, summary = tables.speedup(results, {"cartpole": 10.0}, window=2)
+    two = per_game.set_index("threads").loc[2]
+    assert per_game.set_index("threads").loc[1, "seconds_to_reference"] == pytest.approx(4.0)  # (3 + 5) / 2
+    assert (two["runs"], two["reached"], two["seconds_to_reference"]) == (2, 1, pytest.approx(2.0))
+    assert two["speedup"] == pytest.approx(2.0)
+    assert summary.set_index("threads").loc[2, "paper_speedup"] == paper.table2_speedup("a3c", 2) == 2.1
+
+
+def test_time_to_reference_on_real_runs_matches_the_episode_files(sweep):
+    results = load_results([sweep])
+    window, reference = 10, 100.0
+    times = tables.time_to_reference(results, {"cartpole": reference}, window=window).set_index("run")
+    for run_dir in sorted(path for path in sweep.iterdir() if path.is_dir()):
+        rows = sorted(read_csv(run_dir / "episodes.csv"), key=lambda row: (int(row["T"]), float(row["wall_seconds"])))
+        returns = [float(row["return"]) for row in rows]
+        expected = next((float(rows[i]["wall_seconds"]) for i in range(window - 1, len(rows))
+                         if sum(returns[i - window + 1:i + 1]) / window >= reference), None)
+        found = times.loc[run_dir.name, "seconds_to_reference"]
+        assert found == pytest.approx(expected) if expected is not None else np.isnan(found)
+
+
+def test_iqm_and_its_stratified_bootstrap_interval():
+    assert iqm(np.array([0.0, 1, 2, 3, 4, 5, 6, 100])) == pytest.approx(3.5)  # the middle half: 2, 3, 4, 5
+    point, low, high = iqm_with_ci([np.arange(10.0), np.arange(10.0) + 100, np.array([50.0])])
+    assert low < point < high
+    assert iqm_with_ci([np.array([7.0, 7.0, 7.0])]) == (7.0, 7.0, 7.0)
+    assert np.isnan(iqm_with_ci([np.array([1.0]), np.array([2.0])])[1])
+
+
+def test_table_1_rows_use_the_catalogue_normalisation_and_both_video_pinball_conventions():
+    results = _hand_made([(2, [(1.0, 10)]), (2, [(1.0, 20)])])
+    results.runs["game"] = ["pong", "video_pinball"]
+    summary = tables.human_normalised_summary(results).set_index("method")
+    ours = summary.loc["asyncbench: algorithm=a3c, threads=2"]
+    assert (ours["mean_pct"], ours["median_pct"]) == pytest.approx(mean_and_median({"pong": 10.0, "video_pinball": 20.0}))
+    a3c = summary.loc["paper Table S3 a3c_ff_4days, same games"]
+    assert len(a3c) == 2 and a3c["mean_pct"].iloc[0] != a3c["mean_pct"].iloc[1]
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_renders_to_a_non_empty_image(sweep, tmp_path, name):
+    paths = save_figure(name, load_results([sweep]), tmp_path)
+    png, svg = paths
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert b"<svg" in svg.read_bytes()[:1000] and svg.stat().st_size > 10_000
+
+
+def test_the_report_command_writes_tables_figures_and_warnings(damaged, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "analysis", "report", str(damaged), "--out", str(tmp_path),
+                           "--reference-score", "cartpole=50"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("analysis: warning: skipped") == 3
+    report = (tmp_path / "report.md").read_text()
+    for heading in ("Host and budget", "Versions", "Differences from the paper", "Table 2", "Table S3", "Table 1"):
+        assert f"## {heading}" in report
+    for name in FIGURES:
+        assert f"(figures/{name}.png)" in report and (tmp_path / "figures" / f"{name}.svg").exists()
+    with open(tmp_path / "tables" / "table2_speedup.csv", newline="") as file:
+        speedups = {row["threads"]: row for row in csv.DictReader(file)}
+    assert speedups["1"]["speedup"] == "1.0" and speedups["2"]["paper_speedup"] == "2.1"
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["report", "{empty}"], "no runs under"),
+    (["report", "{empty}/missing"], "does not exist"),
+    (["report", "{empty}", "--reference-score", "pong"], "expected GAME=SCORE"),
+])
+def test_bad_input_gives_one_line(tmp_path, arguments, message):
+    done = subprocess.run([sys.executable, "-m", "analysis", *(a.format(empty=tmp_path) for a in arguments)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("preset", sorted(path.stem for path in (ROOT / "conf" / "experiment").glob("*.yaml")))
+def test_every_experiment_preset_composes(preset):
+    done = run_app(f"experiment={preset}", "--cfg", "job", timeout=60)
+    assert done.returncode == 0, done.stderr
