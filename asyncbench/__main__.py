@@ -14,25 +14,37 @@ from omegaconf import DictConfig, OmegaConf
 
 from asyncbench.config import CONF_DIR, ConfigError, register_schemas, to_config
 from asyncbench.errors import explain
+from asyncbench.records import write_json_atomically
 from asyncbench.resume import run_job
 from asyncbench.sweeps import started_sweep, summarize
 from asyncbench.trainer import RunFailed
+
+log = logging.getLogger(__name__)
+
+# Launchers that run several jobs of a sweep at once on one machine (joblib; submitit's local executor;
+# Ray, several jobs a node). Each job would pin its worker i to core i: their workers would share cores.
+LAUNCHERS_SHARING_A_MACHINE = (".JoblibLauncher", ".LocalLauncher", ".RayLauncher")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def run(cfg: DictConfig) -> None:
     hydra_config = HydraConfig.get()
     try:
-        run_job(
-            to_config(cfg),
-            run_dir=Path(hydra_config.runtime.output_dir),
-            resolved_config=OmegaConf.to_container(cfg, resolve=True),
-            overrides=list(hydra_config.overrides.task),
-        )
+        config, resolved_config = to_config(cfg), OmegaConf.to_container(cfg, resolve=True)
+        if config.pin_workers and hydra_config.launcher._target_.endswith(LAUNCHERS_SHARING_A_MACHINE):
+            log.info("pin_workers=false: this launcher runs jobs at once, whose workers would share pinned cores")
+            config.pin_workers = resolved_config["pin_workers"] = False
+        run_job(config, run_dir=Path(hydra_config.runtime.output_dir), resolved_config=resolved_config,
+                overrides=list(hydra_config.overrides.task))
     except (ConfigError, RunFailed) as error:
-        if hydra_config.mode == RunMode.MULTIRUN:
-            raise  # Hydra records the failed job, runs the others, and the sweep exits 1
-        exit_with(error)
+        if hydra_config.mode != RunMode.MULTIRUN:
+            exit_with(error)
+        # A job of a sweep that fails returns normally, so that Hydra launches every later batch of
+        # jobs too; its run.json says why, for the summary at the end, and the sweep then exits 1.
+        log.error("%s", error)
+        if isinstance(error, ConfigError):  # nothing started, so there is no run.json yet
+            write_json_atomically(Path(hydra_config.runtime.output_dir) / "run.json",
+                                  {"status": "failed", "error": str(error), "overrides": list(hydra_config.overrides.task)})
 
 
 def main() -> None:
@@ -45,7 +57,10 @@ def main() -> None:
         try:
             run()
         finally:
-            report_sweep()
+            failed = report_sweep()
+        if failed:
+            print(f"asyncbench: error: {failed} job(s) of the sweep failed (listed above)", file=sys.stderr)
+            sys.exit(1)
     except KeyboardInterrupt:
         print("asyncbench: interrupted", file=sys.stderr)
         sys.exit(130)
@@ -55,12 +70,16 @@ def main() -> None:
         exit_with(error)
 
 
-def report_sweep() -> None:
-    """After a sweep (however it ended), list its jobs' outcomes; the failed ones with why."""
+def report_sweep() -> int:
+    """After a sweep (however it ended), list its jobs' outcomes, the failed ones with why; return
+    how many failed (0 after a single run)."""
     sweep_dir = started_sweep()
-    if sweep_dir is not None:
-        for line in summarize(sweep_dir):
-            print(f"asyncbench: {line}", file=sys.stderr)
+    if sweep_dir is None:
+        return 0
+    lines, failed = summarize(sweep_dir)
+    for line in lines:
+        print(f"asyncbench: {line}", file=sys.stderr)
+    return failed
 
 
 def exit_with(error: BaseException) -> None:

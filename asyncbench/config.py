@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,8 @@ def register_schemas() -> None:
     from asyncbench.optimizers import OPTIMIZERS
 
     OmegaConf.register_new_resolver("log_uniform", log_uniform, replace=True)
+    OmegaConf.register_new_resolver("jobs_that_fit", jobs_that_fit, replace=True)
+    OmegaConf.register_new_resolver("cores_for_job", cores_for_job, replace=True)
     store = ConfigStore.instance()
     store.store(name="config_schema", node=Config)
     store.store(group="schema/game", name="game", node=GameConfig)
@@ -182,6 +185,17 @@ def log_uniform(low: float, high: float, seed: int) -> float:
     """
     u = random.Random(f"log_uniform:{seed}").random()  # a string seed hashes the same in every process
     return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+
+
+def cores_for_job(threads: int) -> int:
+    """The cores a job of `threads` actor-learners asks for: one each, at most this machine's usable
+    cores (a local Ray cluster never schedules a job asking for more than it has)."""
+    return min(threads, len(os.sched_getaffinity(0)))
+
+
+def jobs_that_fit(threads: int) -> int:
+    """How many jobs of `threads` actor-learners fit this machine's usable cores at once (at least 1)."""
+    return len(os.sched_getaffinity(0)) // cores_for_job(threads)
 
 
 def atari_game_node(name: str, env_id: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # How a run is operated, not what it computes: two runs differing only in these are the same run.
 OPERATIONAL_SETTINGS = frozenset({
     "resume", "checkpoint_interval_seconds", "worker_restarts", "status_interval_seconds", "shutdown_grace_seconds",
+    "pin_workers",
 })
 
 RESUMABLE = ("interrupted", "failed", "running", "starting")  # running/starting: its main process was killed

@@ -9,6 +9,7 @@ ended (done, a job failed, interrupted), from the run.json files the jobs left. 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,24 @@ class SweepSummary(Callback):
         _started_sweeps.append(Path(config.hydra.sweep.dir))
 
 
+class LocalRayEnvironment(Callback):
+    """Settles Ray's environment before the launcher starts a local cluster (conf/hydra/launcher/ray_local.yaml):
+    every socket on 127.0.0.1 (Ray otherwise listens on all addresses, the machine's external one
+    included) and no usage statistics sent. Values already in the environment are kept."""
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # 0: Ray's node address is 127.0.0.1
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
 def started_sweep() -> Path | None:
     """The directory of the sweep this process launched, or None (a single run)."""
     return _started_sweeps[-1] if _started_sweeps else None
 
 
-def summarize(sweep_dir: Path) -> list[str]:
-    """One line counting the jobs by outcome, then one line for each job that did not complete."""
+def summarize(sweep_dir: Path) -> tuple[list[str], int]:
+    """One line counting the jobs by outcome, then one line for each job that did not complete;
+    and how many failed."""
     outcomes: Counter[str] = Counter()
     problems = []
     for job_dir in sorted((hydra_dir.parent for hydra_dir in sweep_dir.rglob(".hydra")), key=_job_order):
@@ -48,7 +60,7 @@ def summarize(sweep_dir: Path) -> list[str]:
     lines = [f"sweep {sweep_dir}: {sum(outcomes.values())} job(s): {counts or 'none started'}", *problems]
     if problems:
         lines.append("  run the same command again to rerun or continue these; completed jobs are skipped")
-    return lines
+    return lines, outcomes["failed"] + outcomes["not started"]
 
 
 def _job_order(job_dir: Path) -> tuple[int, str]:

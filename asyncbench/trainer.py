@@ -88,6 +88,9 @@ def _train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overr
     run_dir.mkdir(parents=True, exist_ok=True)
     # Workers start with one OpenMP thread: the variable must be set before they import torch.
     os.environ["OMP_NUM_THREADS"] = "1"
+    # Children inherit the global start method as well: under joblib's loky workers it is "loky",
+    # which no child can set up ("cannot find context for 'loky'"), so it is set here too.
+    mp.set_start_method(config.start_method, force=True)
     context = mp.get_context(config.start_method)
 
     probe = make_env(config.game, config.atari, seed=config.seed)

@@ -1,11 +1,16 @@
 """Sweeps that resume and survive faults (issue 7): real sweeps, real signals, files on disk."""
 
+import importlib.util
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
 
 from conftest import ROOT, read_csv, run_app
 
@@ -92,4 +97,56 @@ def test_a_failing_job_keeps_the_other_results_and_the_summary_says_why(tmp_path
     assert summary[0] == f"asyncbench: sweep {tmp_path}: 2 job(s): 1 completed, 1 failed"
     assert summary[1].startswith(f"asyncbench:   failed seed_0: actor-learner 0 (pid {info['workers'][0]['pid']}) "
                                  "exited with code -9")
-    assert summary[-1].startswith("asyncbench: error: actor-learner 0")
+    assert summary[-1] == "asyncbench: error: 1 job(s) of the sweep failed (listed above)"
+
+
+def test_a_bad_value_in_one_job_fails_only_that_job_and_says_why(tmp_path):
+    done = run_app("-m", "threads=0,1", "frames=5000", *QUICK[1:], f"hydra.sweep.dir={tmp_path}",
+                   "hydra.sweep.subdir=threads_${threads}", "hydra.sweeper.max_batch_size=1")
+
+    assert done.returncode == 1  # the bad job was in the first batch: the second batch still ran
+    assert json.loads((tmp_path / "threads_1/run.json").read_text())["status"] == "completed"
+    assert ("asyncbench:   failed threads_0: threads=0 is not allowed: expected an integer >= 1"
+            in done.stderr.splitlines())
+
+
+def installed(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def processes_named(*names):
+    """Pids of the running processes whose command name is one of `names`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if stat.read_text().strip() in names:
+                found.append(int(stat.parent.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("launcher, plugin, extra", [
+    ("local_parallel", "hydra_plugins.hydra_joblib_launcher", ()),
+    ("local_submitit", "hydra_plugins.hydra_submitit_launcher", ("hydra.sweeper.max_batch_size=2",)),
+    ("ray_local", "hydra_plugins.hydra_ray_launcher", ()),
+], ids=["joblib", "submitit", "ray"])
+def test_each_launcher_config_runs_the_jobs_of_a_sweep_at_once(tmp_path, launcher, plugin, extra):
+    if not installed(plugin):
+        pytest.skip(f"{plugin} is not installed (pip install -e '.[launchers]')")
+    ray_before = processes_named("raylet", "gcs_server")
+    done = run_app("-m", f"hydra/launcher={launcher}", *extra, "seed=0,1", "frames=20000", *QUICK,
+                   f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=seed_${seed}", timeout=240)
+
+    assert done.returncode == 0, done.stderr
+    assert f"asyncbench: sweep {tmp_path}: 2 job(s): 2 completed" in done.stderr
+    runs = [json.loads((tmp_path / f"seed_{seed}/run.json").read_text()) for seed in (0, 1)]
+    spans = [(datetime.fromisoformat(run["started_at"]), datetime.fromisoformat(run["ended_at"])) for run in runs]
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]  # 2 cores, 1 worker each: both at once
+    for run in runs:
+        assert run["status"] == "completed" and run["summary"]["frames"] >= 20000
+        # The trainer set its own start method (loky's would fail) and one thread in each worker;
+        # parallel jobs leave their workers unpinned rather than pin both to core 0.
+        assert [(w["torch_threads"], w["omp_num_threads"], w["exit_code"]) for w in run["workers"]] == [(1, "1", 0)]
+        assert run["config"]["pin_workers"] is False and len(run["workers"][0]["cores"]) == len(os.sched_getaffinity(0))
+    assert processes_named("raylet", "gcs_server") == ray_before  # a local Ray cluster stops with its sweep
