@@ -1,0 +1,72 @@
+"""Loading and aggregating 1,000 runs stays interactive: runs synthesised with the trainer's own writer."""
+
+import random
+
+import pytest
+
+from analysis import paper, tables
+from analysis.loading import load_results
+from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COLUMNS, CsvLog, write_json_atomically
+from tests.benchmarks.conftest import FIGURES
+
+GAMES = ("beam_rider", "breakout", "pong", "qbert", "space_invaders")
+ALGORITHMS = ("onestep_q", "onestep_sarsa", "nstep_q", "a3c")
+THREADS = (1, 2, 4, 8, 16)
+SEEDS = range(10)  # 5 x 4 x 5 x 10 = 1,000 runs
+EPISODES, EVALUATIONS, PROGRESS_ROWS = 200, 10, 30
+
+
+def _write_run(run_dir, game, algorithm, threads, seed):
+    """One run as the trainer writes it: the same CSV writer and atomic run.json, with made-up numbers."""
+    run_dir.mkdir(parents=True)
+    draw = random.Random(f"{game}{algorithm}{threads}{seed}")
+    frames, seconds = 4_000_000, 3600.0 / threads
+    episodes = CsvLog(run_dir / "episodes.csv", EPISODE_COLUMNS)
+    for i in range(EPISODES):
+        episodes.write({"T": frames * (i + 1) // EPISODES, "wall_seconds": seconds * (i + 1) / EPISODES,
+                        "worker": i % threads, "return": draw.gauss(10 * i, 50), "length": draw.randint(500, 5000)})
+    evaluations = CsvLog(run_dir / "evaluations.csv", EVALUATION_COLUMNS)
+    for i in range(EVALUATIONS):
+        evaluations.write({"T": frames, "wall_seconds": seconds, "episode": i, "score": draw.gauss(2000, 300),
+                           "length": 4000, "final": True})
+    progress = CsvLog(run_dir / "progress.csv", PROGRESS_COLUMNS + ("policy_loss", "value_loss", "entropy"))
+    for i in range(PROGRESS_ROWS):
+        progress.write({"T": frames * (i + 1) // PROGRESS_ROWS, "wall_seconds": seconds * (i + 1) / PROGRESS_ROWS,
+                        "fps": frames / seconds, "lr": 7e-4, "updates": i * 100, "episodes": i, "return_mean_100": 1.0,
+                        "policy_loss": 0.1, "value_loss": 0.2, "entropy": 1.0})
+    for log in (episodes, evaluations, progress):
+        log.close()
+    config = {"algorithm": {"name": algorithm}, "game": {"name": game}, "model": {"name": "small"},
+              "optimizer": {"name": "rmsprop", "shared_statistics": True}, "threads": threads, "t_max": 5, "seed": seed,
+              "lr": 7e-4, "frames": frames, "max_seconds": None}
+    write_json_atomically(run_dir / "run.json", {
+        "status": "completed", "config": config, "seed": seed, "versions": {"asyncbench": "0.1.0"},
+        "host": {"cpu_model": "synthetic", "cpu_count": 16, "usable_cores": 16, "hostname": "bench"},
+        "summary": {"frames": frames, "wall_seconds": seconds, "frames_per_second": frames / seconds,
+                    "episodes": EPISODES, "final_evaluation_mean": 2000.0}})
+
+
+@pytest.fixture(scope="module")
+def thousand_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("thousand")
+    for number, (game, algorithm, threads, seed) in enumerate(
+            (g, a, t, s) for g in GAMES for a in ALGORITHMS for t in THREADS for s in SEEDS):
+        _write_run(root / f"{number}_game={game},algorithm={algorithm},threads={threads},seed={seed}", game, algorithm, threads, seed)
+    return root
+
+
+def test_load_and_aggregate_1000_runs(benchmark, thousand_runs):
+    def load_and_aggregate():
+        results = load_results([thousand_runs])
+        tables.speedup(results, paper.reference_scores())
+        tables.final_scores(results)
+        tables.human_normalised_summary(results)
+        return results
+
+    results = benchmark.pedantic(load_and_aggregate, rounds=3, iterations=1)
+    assert len(results.runs) == 1000 and not results.skipped
+    assert len(results.episodes) == 1000 * EPISODES
+    seconds = benchmark.stats.stats.mean
+    FIGURES.append({"benchmark": "analysis: load + aggregate 1,000 runs", "runs": 1000,
+                    "episode rows": len(results.episodes), "seconds": seconds})
+    assert seconds < 30, "loading and aggregating 1,000 runs is no longer interactive"
