@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from asyncbench.config import ConfigError
-from asyncbench.trainer import RunFailed
+from asyncbench.trainer import RunFailed, describe_os_error
 
 USAGE_ERROR = 2  # a bad command line or setting: nothing was started
 RUN_ERROR = 1  # the run started and failed
@@ -25,6 +25,8 @@ def explain(error: BaseException) -> tuple[str, int]:
         return str(error), USAGE_ERROR
     if isinstance(error, RunFailed):
         return str(error), RUN_ERROR
+    if isinstance(error, OSError):  # Hydra could not make the output directory: read-only, full disk
+        return describe_os_error(error), RUN_ERROR
     if isinstance(error, MissingConfigException) and error.options is not None:
         group, _, value = error.missing_cfg_file.rpartition("/")
         return f"{group}={value} is not allowed: expected one of {', '.join(error.options)}", USAGE_ERROR

@@ -42,6 +42,8 @@ def started_sweep() -> Path | None:
 def summarize(sweep_dir: Path) -> tuple[list[str], int]:
     """One line counting the jobs by outcome, then one line for each job that did not complete;
     and how many failed."""
+    if not sweep_dir.is_dir():  # Hydra could not even make it: its own error says why
+        return [], 0
     outcomes: Counter[str] = Counter()
     problems = []
     for job_dir in sorted((hydra_dir.parent for hydra_dir in sweep_dir.rglob(".hydra")), key=_job_order):
