@@ -67,6 +67,8 @@ class GameConfig:
     env_id: str = MISSING
     kind: str = checked(one_of("atari", "classic"))
     reward_scale: float = checked(above(0.0))
+    # Classic control only: keep these entries of the observation vector, to hide the others (null: all).
+    observed_indices: Optional[list[int]] = None
 
 
 @dataclass
@@ -248,6 +250,8 @@ def check_compatible(config: Config) -> None:
             f"expected an integer >= {config.threads} (workers use seeds seed*1000 + 0 .. threads-1)"
         )
     pixels = config.game.kind == "atari"
+    if config.game.observed_indices is not None:
+        _check_observed_indices(config.game)
     if pixels and config.model.name == "mlp":
         raise ConfigError(
             f"model=mlp does not fit game={config.game.name} (84x84 frames): expected model=small or model=nature"
@@ -257,6 +261,18 @@ def check_compatible(config: Config) -> None:
             f"model={config.model.name} does not fit game={config.game.name} (vector observations): "
             "expected model=mlp"
         )
+
+
+def _check_observed_indices(game: GameConfig) -> None:
+    import gymnasium as gym
+
+    if game.kind != "classic":
+        raise ConfigError(f"game.observed_indices does not fit game={game.name} (frames): expected null")
+    size = gym.make(game.env_id).observation_space.shape[0]
+    indices = list(game.observed_indices)
+    if not indices or len(set(indices)) < len(indices) or not all(0 <= index < size for index in indices):
+        raise ConfigError(f"game.observed_indices={game.observed_indices} is not allowed for {game.env_id}: "
+                          f"expected distinct indices in 0..{size - 1}")
 
 
 def load_config(overrides: tuple[str, ...] | list[str] = ()) -> Config:

@@ -39,9 +39,18 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
         env = FrameStackObservation(env, stack_size=atari.frame_stack)
     else:
         env = gym.make(game.env_id)
+        if game.observed_indices is not None:
+            env = _observe_only(env, list(game.observed_indices))
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
+
+
+def _observe_only(env: gym.Env, indices: list[int]) -> gym.Env:
+    """Hide every entry of a vector observation except `indices` (e.g. CartPole's velocities)."""
+    space = env.observation_space
+    observed = gym.spaces.Box(space.low[indices], space.high[indices], dtype=space.dtype)
+    return gym.wrappers.TransformObservation(env, lambda observation: observation[indices], observed)
 
 
 def frames_per_step(game: GameConfig, atari: AtariConfig) -> int:

@@ -110,6 +110,7 @@ def _evaluate(config: Config, shared: SharedState, records: Any) -> None:
         frames = shared.frames.value
         vector_to_parameters(shared.parameters.clone(), network.parameters())  # the snapshot
         for episode in range(evaluation.episodes):
+            method.start_episode()
             score, length = play_episode(env, choose, pace)
             records.put(EvaluationEpisode(frames, time.monotonic() - shared.start_time.value, episode, score,
                                           length, final))

@@ -88,7 +88,7 @@ def annealed_lr(config: Config, frames: int) -> float:
 
 def build_network(config: Config, observation_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
     method = ALGORITHMS[config.algorithm.name]
-    return method.network(build_body(config.model, observation_shape), n_actions)
+    return method.network(config.algorithm, build_body(config.model, observation_shape), n_actions)
 
 
 def make_learner(config: Config, shared: SharedState, env: Any, seed: int) -> tuple[Any, LocalNetwork, Any]:
@@ -190,6 +190,7 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any)
         method.observe_frames(T)
         if finished is not None:
             method.end_episode()
+            method.start_episode()
         if method.uses_target_network and (T - frames) // target_interval < T // target_interval:
             shared.target_parameters.copy_(shared.parameters)  # Algorithm 1: theta- <- theta every I_target
             records.put(TargetUpdated(rank, T))

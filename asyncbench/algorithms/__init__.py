@@ -6,6 +6,7 @@ Each method class names its config schema as `config_schema`.
 from __future__ import annotations
 
 from asyncbench.algorithms.a3c import A3C
+from asyncbench.algorithms.a3c_lstm import A3CLSTM
 from asyncbench.algorithms.nstep_q import NStepQ
 from asyncbench.algorithms.onestep_q import OneStepQ
 from asyncbench.algorithms.onestep_sarsa import OneStepSarsa
@@ -15,4 +16,5 @@ ALGORITHMS: dict[str, type] = {
     "onestep_sarsa": OneStepSarsa,
     "nstep_q": NStepQ,
     "a3c": A3C,
+    "a3c_lstm": A3CLSTM,
 }

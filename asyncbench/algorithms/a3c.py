@@ -45,7 +45,7 @@ class A3C(Method):
         self.value_loss_coef = config.value_loss_coef
 
     @staticmethod
-    def network(body: nn.Module, n_actions: int) -> nn.Module:
+    def network(config: A3CConfig, body: nn.Module, n_actions: int) -> nn.Module:
         return ActorCritic(body, n_actions)
 
     @torch.no_grad()
@@ -55,23 +55,30 @@ class A3C(Method):
         Sampled by the Gumbel-max trick: argmax(logits + Gumbel(0, 1) noise) is distributed as
         softmax(logits), at under half the cost of torch.multinomial for one draw.
         """
-        logits, _ = network(observation.unsqueeze(0))
+        logits = self.policy_logits(network, observation)
         gumbel = -torch.empty_like(logits).exponential_().log()
         return int((logits + gumbel).argmax())
 
     @torch.no_grad()
     def greedy_action(self, network: nn.Module, observation: torch.Tensor) -> int:
         """argmax_a pi(a|s; theta'): the evaluator's greedy policy."""
+        return int(self.policy_logits(network, observation).argmax())
+
+    def policy_logits(self, network: nn.Module, observation: torch.Tensor) -> torch.Tensor:
+        """The logits of pi(.|s_t; theta') for the one state the actor is in."""
         logits, _ = network(observation.unsqueeze(0))
-        return int(logits.argmax())
+        return logits
+
+    def rollout_outputs(self, network: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and values for s_{t_start} .. s_{t-1} and s_t (for the bootstrap), in one batch."""
+        return network(torch.cat([rollout.observations, rollout.next_observation[None]]))
 
     def loss(self, network: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, dict[str, float]]:
         """Sum over i = t-1 .. t_start of the policy, entropy and value terms of Algorithm S3.
 
         Returns the loss to minimise and its parts (per rollout) for the progress log.
         """
-        # One batched forward over s_{t_start} .. s_{t-1} and s_t (for the bootstrap).
-        logits, values = network(torch.cat([rollout.observations, rollout.next_observation[None]]))
+        logits, values = self.rollout_outputs(network, rollout)
         # R = 0 for terminal s_t, V(s_t; theta_v') otherwise.
         R = 0.0 if rollout.terminal else float(values[-1].detach())
         returns = forward_view_returns(rollout.rewards, R, self.gamma)

@@ -23,7 +23,7 @@ class Method:
         self.gamma = gamma
 
     @staticmethod
-    def network(body: nn.Module, n_actions: int) -> nn.Module:
+    def network(config: Any, body: nn.Module, n_actions: int) -> nn.Module:
         raise NotImplementedError
 
     def act(self, network: nn.Module, observation: torch.Tensor) -> int:
@@ -40,6 +40,9 @@ class Method:
 
     def end_episode(self) -> None:
         """Called once the episode in progress has ended and its last rollout was learned from."""
+
+    def start_episode(self) -> None:
+        """Called before the first step of every episode: a recurrent method forgets the last one."""
 
     def details(self) -> dict[str, Any]:
         """What this worker's instance drew for itself (e.g. its epsilon), for run.json."""

@@ -81,7 +81,7 @@ class ValueBased(Method):
         self.target_network: nn.Module | None = None  # set by the worker: its parameters are theta-
 
     @staticmethod
-    def network(body: nn.Module, n_actions: int) -> nn.Module:
+    def network(config: ValueBasedConfig, body: nn.Module, n_actions: int) -> nn.Module:
         return QNetwork(body, n_actions)
 
     @torch.no_grad()
