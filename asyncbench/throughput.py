@@ -16,6 +16,7 @@ import os
 import time
 from typing import Callable
 
+import numpy as np
 import torch
 
 from asyncbench.algorithms import ALGORITHMS
@@ -57,10 +58,12 @@ def measure_limit(config: Config, seconds_per_part: float = 3.0) -> dict[str, fl
 def _measure(config: Config, seconds: float) -> dict[str, float]:
     env = make_env(config.game, config.atari, seed=config.seed)
 
-    def env_step() -> None:
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+    def env_step() -> torch.Tensor:
+        """A random step, and the observation as the actor converts it."""
+        observation, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated or truncated:
-            env.reset()
+            observation, _ = env.reset()
+        return torch.as_tensor(np.array(observation))
 
     env_seconds = seconds_per_call(env_step, seconds)
 
@@ -68,7 +71,7 @@ def _measure(config: Config, seconds: float) -> dict[str, float]:
     uses_target = ALGORITHMS[config.algorithm.name].uses_target_network
     shared = SharedState.create(torch.multiprocessing, network, config.optimizer, uses_target)
     method, local, optimizer = make_learner(config, shared, env, config.seed)
-    frames = [torch.as_tensor(env.step(env.action_space.sample())[0]) for _ in range(config.t_max + 1)]
+    frames = [env_step() for _ in range(config.t_max + 1)]
     rollout = Rollout(observations=torch.stack(frames[:-1]), actions=torch.zeros(config.t_max, dtype=torch.long),
                       rewards=[0.0] * config.t_max, next_observation=frames[-1], terminal=False)
 
