@@ -25,8 +25,6 @@ def explain(error: BaseException) -> tuple[str, int]:
         return str(error), USAGE_ERROR
     if isinstance(error, RunFailed):
         return str(error), RUN_ERROR
-    if isinstance(error, OSError):  # Hydra could not make the output directory: read-only, full disk
-        return describe_os_error(error), RUN_ERROR
     if isinstance(error, MissingConfigException) and error.options is not None:
         group, _, value = error.missing_cfg_file.rpartition("/")
         return f"{group}={value} is not allowed: expected one of {', '.join(error.options)}", USAGE_ERROR
@@ -37,6 +35,8 @@ def explain(error: BaseException) -> tuple[str, int]:
         if isinstance(cause, ValidationError):
             return _bad_type(cause), USAGE_ERROR
         return " ".join(str(error).split()), USAGE_ERROR
+    if isinstance(error, OSError):  # Hydra could not make the output directory: read-only, full disk
+        return describe_os_error(error), RUN_ERROR  # (after Hydra's errors: MissingConfigException is an OSError)
     raise error
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, read_run, run_app
+from conftest import ROOT, read_csv, read_run, run_app
 
 QUICK = ("status_interval_seconds=2", "progress_interval_seconds=1")
 
@@ -167,17 +167,22 @@ def test_a_killed_worker_is_restarted_when_restarts_are_allowed(tmp_path):
             break
         time.sleep(0.1)
     noticed_seconds = time.monotonic() - killed_at
-    time.sleep(3.0)  # let the new worker train
+    restart_T = json.loads((tmp_path / "run.json").read_text())["workers"][1]["restarts"][0]["T"]
+
+    def trains_again():  # the new worker 1 has finished an episode since the restart
+        return any(int(row["worker"]) == 1 and int(row["T"]) > restart_T for row in read_csv(tmp_path / "episodes.csv"))
+
+    while not trains_again() and time.monotonic() - killed_at < 60:
+        time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
 
     assert process.returncode == 130, stderr
-    info, episodes, _ = read_run(tmp_path)
+    info = json.loads((tmp_path / "run.json").read_text())
     worker = info["workers"][1]
     assert noticed_seconds < 5, noticed_seconds
     assert [(death["pid"], death["exit_code"]) for death in worker["restarts"]] == [(pids[1], -9)]
     assert worker["pid"] != pids[1] and worker["torch_threads"] == 1
-    restart_T = worker["restarts"][0]["T"]
-    assert any(int(row["worker"]) == 1 and int(row["T"]) > restart_T for row in episodes)  # it trains again
+    assert trains_again()
     assert info["status"] == "interrupted"
     assert not any(alive(pid) for pid in [*pids, worker["pid"]])
