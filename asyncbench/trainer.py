@@ -178,6 +178,7 @@ class Supervisor:
             "config": resolved_config,
             "overrides": overrides,
             "seed": config.seed,
+            "pid": os.getpid(),  # the main process: a sweep stopped by SIGTERM passes it on to this pid
             "versions": provenance.versions(),
             "git": provenance.git_state(),
             "host": provenance.host(),

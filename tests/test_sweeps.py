@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, read_csv, run_app
+from test_app import alive
 
 QUICK = ("threads=1", "status_interval_seconds=2", "progress_interval_seconds=0.5", "evaluation.enabled=false")
 
@@ -126,16 +127,25 @@ def processes_named(*names):
     return found
 
 
-@pytest.mark.parametrize("launcher, plugin, extra", [
-    ("local_parallel", "hydra_plugins.hydra_joblib_launcher", ()),
-    ("local_submitit", "hydra_plugins.hydra_submitit_launcher", ("hydra.sweeper.max_batch_size=2",)),
-    ("ray_local", "hydra_plugins.hydra_ray_launcher", ()),
-], ids=["joblib", "submitit", "ray"])
-def test_each_launcher_config_runs_the_jobs_of_a_sweep_at_once(tmp_path, launcher, plugin, extra):
+# The configs of conf/hydra/launcher/ that run here, each with its plugin and the overrides it needs.
+LAUNCHERS = [
+    pytest.param(("hydra/launcher=local_parallel",), "hydra_plugins.hydra_joblib_launcher", id="joblib"),
+    pytest.param(("hydra/launcher=local_submitit", "hydra.sweeper.max_batch_size=2"),
+                 "hydra_plugins.hydra_submitit_launcher", id="submitit"),
+    pytest.param(("hydra/launcher=ray_local",), "hydra_plugins.hydra_ray_launcher", id="ray"),
+]
+
+
+def skip_unless_installed(plugin):
     if not installed(plugin):
         pytest.skip(f"{plugin} is not installed (pip install -e '.[launchers]')")
+
+
+@pytest.mark.parametrize("launcher, plugin", LAUNCHERS)
+def test_each_launcher_config_runs_the_jobs_of_a_sweep_at_once(tmp_path, launcher, plugin):
+    skip_unless_installed(plugin)
     ray_before = processes_named("raylet", "gcs_server")
-    done = run_app("-m", f"hydra/launcher={launcher}", *extra, "seed=0,1", "frames=20000", *QUICK,
+    done = run_app("-m", *launcher, "seed=0,1", "frames=20000", *QUICK,
                    f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=seed_${seed}", timeout=240)
 
     assert done.returncode == 0, done.stderr
@@ -150,3 +160,25 @@ def test_each_launcher_config_runs_the_jobs_of_a_sweep_at_once(tmp_path, launche
         assert [(w["torch_threads"], w["omp_num_threads"], w["exit_code"]) for w in run["workers"]] == [(1, "1", 0)]
         assert run["config"]["pin_workers"] is False and len(run["workers"][0]["cores"]) == len(os.sched_getaffinity(0))
     assert processes_named("raylet", "gcs_server") == ray_before  # a local Ray cluster stops with its sweep
+
+
+@pytest.mark.parametrize("launcher, plugin", LAUNCHERS)
+def test_sigterm_on_a_parallel_sweep_stops_every_job_in_its_own_process(tmp_path, launcher, plugin):
+    skip_unless_installed(plugin)
+    ray_before = processes_named("raylet", "gcs_server")
+    sweep = start_sweep(*launcher, "seed=0,1", "frames=100000000", "max_seconds=60", *QUICK,
+                        f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=seed_${seed}")
+    jobs = [wait_for(tmp_path / f"seed_{seed}/run.json", lambda info: info["status"] == "running") for seed in (0, 1)]
+    assert sweep.pid not in {job["pid"] for job in jobs}  # each job in a process of the launcher's
+    signalled = time.monotonic()
+    sweep.send_signal(signal.SIGTERM)
+    _, stderr = sweep.communicate(timeout=60)
+
+    assert sweep.returncode == 130, stderr
+    assert time.monotonic() - signalled < 10
+    assert "2 job(s): 2 interrupted" in stderr
+    for seed, job in zip((0, 1), jobs):
+        info = json.loads((tmp_path / f"seed_{seed}/run.json").read_text())
+        assert info["status"] == "interrupted" and info["checkpoint"]["T"] == info["summary"]["frames"] > 0
+        assert not alive(job["workers"][0]["pid"])
+    assert processes_named("raylet", "gcs_server") == ray_before
