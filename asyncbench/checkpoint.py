@@ -3,10 +3,10 @@
 A checkpoint holds the shared parameters theta (and theta-), the shared optimizer statistics, the
 global counter T, the training time so far, the main process's RNG states, and the results written
 so far (the CSV files' whole rows and the supervisor's running totals), so that a resumed run's
-files read as one run. Two things live in the workers, out of the main process's reach, and start
-afresh after a resume: each actor-learner's random streams (seeded again from the run seed and its
-rank) and the optimizer statistics that each worker keeps for itself (`optimizer=rmsprop`,
-`momentum_sgd`); Hogwild updates make a run nondeterministic in any case.
+files read as one run. The optimizer statistics are the shared ones (Shared RMSProp's g) or each
+worker's own (`optimizer=rmsprop`, `momentum_sgd`: one row a worker). What lives only inside the
+workers starts afresh after a resume: each actor-learner's random streams (seeded again from the run
+seed and its rank) and its episode in progress; Hogwild updates make a run nondeterministic anyway.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Checkpoint:
         wall_seconds: training time so far; the wall-clock budget counts it across resumes.
         parameters: theta, the flat shared parameter vector.
         target_parameters: theta-, for the value-based methods, or None.
-        statistics: the shared optimizer statistics (Shared RMSProp's g), or None.
+        statistics: the optimizer statistics: the shared vector, or one row per worker.
         results: each CSV file's name and its whole rows so far, header included.
         totals: the supervisor's running totals (episodes, updates, recent returns, evaluations, ...).
         rng: the main process's RNG states (torch and Python).
@@ -42,7 +42,7 @@ class Checkpoint:
     wall_seconds: float
     parameters: torch.Tensor
     target_parameters: torch.Tensor | None
-    statistics: torch.Tensor | None
+    statistics: torch.Tensor
     results: dict[str, str]
     totals: dict[str, Any]
     rng: dict[str, Any] = field(default_factory=lambda: {"torch": torch.get_rng_state(), "python": random.getstate()})

@@ -29,6 +29,8 @@ class SharedState:
         parameters: theta (and theta_v), one flat float32 vector in shared memory.
         target_parameters: theta-, the value-based methods' target network, or None.
         statistics: the optimizer's statistics in shared memory, or None when each worker keeps its own.
+        worker_statistics: each worker's own statistics, one row a worker, or None. They are in shared
+            memory only so that the main process can checkpoint them: no worker reads another's row.
         frames: the global counter T (emulator frames, all workers), guarded by its lock.
         start: set by the main process once every worker is ready; the clock starts then.
         start_time: time.monotonic() at `start`, for timestamps comparable across processes.
@@ -39,6 +41,7 @@ class SharedState:
     parameters: torch.Tensor
     target_parameters: torch.Tensor | None
     statistics: torch.Tensor | None
+    worker_statistics: torch.Tensor | None
     frames: Any
     start: Any
     start_time: Any
@@ -47,13 +50,16 @@ class SharedState:
 
     @classmethod
     def create(cls, context: Any, network: nn.Module, optimizer: OptimizerConfig,
-               target_network: bool = False) -> "SharedState":
+               target_network: bool = False, workers: int = 0) -> "SharedState":
+        """With `workers`, per-worker statistics get one shared row each (see `make_optimizer`)."""
         parameters = parameters_to_vector(network.parameters()).detach().clone().share_memory_()
-        statistics = torch.zeros_like(parameters).share_memory_() if optimizer.shared_statistics else None
+        shared_statistics = optimizer.shared_statistics
         return cls(
             parameters=parameters,
             target_parameters=parameters.clone().share_memory_() if target_network else None,
-            statistics=statistics,
+            statistics=torch.zeros_like(parameters).share_memory_() if shared_statistics else None,
+            worker_statistics=None if shared_statistics or not workers else
+            torch.zeros(workers, parameters.numel()).share_memory_(),
             frames=context.Value("q", 0),
             start=context.Event(),
             start_time=context.Value("d", 0.0),
@@ -61,15 +67,26 @@ class SharedState:
             workers_done=context.Event(),
         )
 
+    @property
+    def optimizer_statistics(self) -> torch.Tensor | None:
+        """What a checkpoint holds of the optimizer: the shared statistics, or every worker's row."""
+        return self.statistics if self.statistics is not None else self.worker_statistics
+
     def add_frames(self, frames: int) -> int:
         """T <- T + frames; returns the new T."""
         with self.frames.get_lock():
             self.frames.value += frames
             return self.frames.value
 
-    def make_optimizer(self, config: OptimizerConfig) -> Any:
-        """The worker's optimizer over the shared parameters (statistics shared or its own)."""
-        statistics = self.statistics if self.statistics is not None else torch.zeros_like(self.parameters)
+    def make_optimizer(self, config: OptimizerConfig, rank: int | None = None) -> Any:
+        """Worker `rank`'s optimizer over the shared parameters, with the shared statistics, or else
+        its own: its row of `worker_statistics` where there is one, or new zeros."""
+        if self.statistics is not None:
+            statistics = self.statistics
+        elif self.worker_statistics is not None and rank is not None:
+            statistics = self.worker_statistics[rank]
+        else:
+            statistics = torch.zeros_like(self.parameters)
         return OPTIMIZERS[config.name](self.parameters, statistics, config)
 
 

@@ -98,7 +98,8 @@ def _train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overr
     probe.close()
     torch.manual_seed(config.seed)
     network = build_network(config, observation_shape, n_actions)
-    shared = SharedState.create(context, network, config.optimizer, ALGORITHMS[config.algorithm.name].uses_target_network)
+    shared = SharedState.create(context, network, config.optimizer, ALGORITHMS[config.algorithm.name].uses_target_network,
+                                workers=config.threads)
     checkpoint = None
     if resume_from is not None:
         checkpoint = Checkpoint.load(resume_from / CHECKPOINT_NAME)
@@ -129,12 +130,11 @@ def _save_atomically(state: dict[str, Any], path: Path) -> None:
 
 
 def _restore(shared: SharedState, checkpoint: Checkpoint) -> None:
-    """theta, theta-, the shared optimizer statistics and T as the checkpoint holds them."""
+    """theta, theta-, the optimizer statistics and T as the checkpoint holds them."""
     shared.parameters.copy_(checkpoint.parameters)
     if shared.target_parameters is not None:
         shared.target_parameters.copy_(checkpoint.target_parameters)
-    if shared.statistics is not None and checkpoint.statistics is not None:
-        shared.statistics.copy_(checkpoint.statistics)
+    shared.optimizer_statistics.copy_(checkpoint.statistics)
     shared.frames.value = checkpoint.frames
     checkpoint.restore_rng()
 
@@ -381,7 +381,7 @@ class Supervisor:
             wall_seconds=now - self.start_time,
             parameters=shared.parameters.clone(),
             target_parameters=None if shared.target_parameters is None else shared.target_parameters.clone(),
-            statistics=None if shared.statistics is None else shared.statistics.clone(),
+            statistics=shared.optimizer_statistics.clone(),
             results={csv_log.path.name: csv_log.contents() for csv_log in self.csv_logs},
             totals={
                 "episodes": self.episodes,

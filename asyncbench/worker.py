@@ -91,14 +91,15 @@ def build_network(config: Config, observation_shape: tuple[int, ...], n_actions:
     return method.network(config.algorithm, build_body(config.model, observation_shape), n_actions)
 
 
-def make_learner(config: Config, shared: SharedState, env: Any, seed: int) -> tuple[Any, LocalNetwork, Any]:
-    """A worker's method instance, its local network theta' and its optimizer over the shared theta;
-    the method's target network, where it has one, reads the shared theta-."""
+def make_learner(config: Config, shared: SharedState, env: Any, seed: int,
+                 rank: int | None = None) -> tuple[Any, LocalNetwork, Any]:
+    """A worker's method instance, its local network theta' and its optimizer over the shared theta
+    (worker `rank`'s statistics); the method's target network, where it has one, reads the shared theta-."""
     shape, n_actions = env.observation_space.shape, int(env.action_space.n)
     method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, seed)
     if method.uses_target_network:
         method.target_network = target_network(build_network(config, shape, n_actions), shared)
-    return method, LocalNetwork(build_network(config, shape, n_actions)), shared.make_optimizer(config.optimizer)
+    return method, LocalNetwork(build_network(config, shape, n_actions)), shared.make_optimizer(config.optimizer, rank)
 
 
 class Actor:
@@ -160,7 +161,7 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any)
     env = make_env(config.game, config.atari, seed)
     actor = Actor(env, seed, clip_rewards=config.game.kind == "atari" and config.atari.clip_rewards,
                   reward_scale=config.game.reward_scale)
-    method, local, optimizer = make_learner(config, shared, env, seed)
+    method, local, optimizer = make_learner(config, shared, env, seed, rank)
     frames_per_agent_step = frames_per_step(config.game, config.atari)
     act = lambda state: method.act(local.module, state)  # noqa: E731
     if method.uses_target_network:

@@ -11,7 +11,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import torch
 
+from asyncbench.checkpoint import CHECKPOINT_NAME, Checkpoint
 from conftest import ROOT, read_csv, run_app
 from test_app import alive
 
@@ -182,3 +184,21 @@ def test_sigterm_on_a_parallel_sweep_stops_every_job_in_its_own_process(tmp_path
         assert info["status"] == "interrupted" and info["checkpoint"]["T"] == info["summary"]["frames"] > 0
         assert not alive(job["workers"][0]["pid"])
     assert processes_named("raylet", "gcs_server") == ray_before
+
+
+def test_a_checkpoint_holds_each_workers_own_optimizer_statistics(tmp_path):
+    # optimizer=rmsprop: each worker has its own g (Figure S5's comparison); both must survive a resume.
+    sweep = ("optimizer=rmsprop", "threads=2", "frames=100000000", "max_seconds=4", *QUICK[1:],
+             f"resume.root={tmp_path}", "hydra.sweep.subdir=run")
+    first = start_sweep(*sweep, f"hydra.sweep.dir={tmp_path / 'first'}")
+    wait_for(tmp_path / "first/run/run.json", lambda info: info["summary"].get("wall_seconds", 0) >= 1)
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=30)
+
+    statistics = Checkpoint.load(tmp_path / "first/run" / CHECKPOINT_NAME).statistics
+    assert statistics.shape[0] == 2 and (statistics > 0).any(dim=1).all()  # one row a worker, both updated
+    assert not torch.equal(statistics[0], statistics[1])
+    second = run_app("-m", *sweep, f"hydra.sweep.dir={tmp_path / 'second'}")
+    assert second.returncode == 0, second.stderr
+    resumed = json.loads((tmp_path / "second/run/run.json").read_text())
+    assert resumed["status"] == "completed" and resumed["resumed_from"]["run_dir"] == str(tmp_path / "first/run")
