@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from asyncbench.records import write_atomically
+from asyncbench.shared import SharedState
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -47,13 +48,33 @@ class Checkpoint:
     totals: dict[str, Any]
     rng: dict[str, Any] = field(default_factory=lambda: {"torch": torch.get_rng_state(), "python": random.getstate()})
 
+    @classmethod
+    def take(cls, shared: SharedState, wall_seconds: float, results: dict[str, str],
+             totals: dict[str, Any]) -> "Checkpoint":
+        """A snapshot of `shared` as it is now (the workers may be writing theta meanwhile: Hogwild)."""
+        return cls(
+            frames=shared.frames.value,
+            wall_seconds=wall_seconds,
+            parameters=shared.parameters.clone(),
+            target_parameters=None if shared.target_parameters is None else shared.target_parameters.clone(),
+            statistics=shared.optimizer_statistics.clone(),
+            results=results,
+            totals=totals,
+        )
+
+    def restore(self, shared: SharedState) -> None:
+        """theta, theta-, the optimizer statistics, T and the main process's RNG states as they were."""
+        shared.parameters.copy_(self.parameters)
+        if shared.target_parameters is not None:
+            shared.target_parameters.copy_(self.target_parameters)
+        shared.optimizer_statistics.copy_(self.statistics)
+        shared.frames.value = self.frames
+        torch.set_rng_state(self.rng["torch"])
+        random.setstate(self.rng["python"])
+
     def save(self, run_dir: Path) -> None:
         write_atomically(run_dir / CHECKPOINT_NAME, lambda file: torch.save(asdict(self), file))
 
     @classmethod
     def load(cls, path: Path) -> "Checkpoint":
         return cls(**torch.load(path, weights_only=True))
-
-    def restore_rng(self) -> None:
-        torch.set_rng_state(self.rng["torch"])
-        random.setstate(self.rng["python"])

@@ -10,7 +10,8 @@ from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from asyncbench.config import ConfigError
-from asyncbench.trainer import RunFailed, describe_os_error
+from asyncbench.records import describe_os_error
+from asyncbench.trainer import RunFailed
 
 USAGE_ERROR = 2  # a bad command line or setting: nothing was started
 RUN_ERROR = 1  # the run started and failed

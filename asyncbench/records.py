@@ -66,6 +66,11 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+def describe_os_error(error: OSError) -> str:
+    """One line: why, and which file (`No space left on device: runs/.../episodes.csv`)."""
+    return f"{error.strerror}: {error.filename}" if error.strerror and error.filename else str(error)
+
+
 def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Call `write` on a temporary file beside `path`, fsync it, then rename it over `path`:
     readers see the old file or the new one, never half a file, even if the disk fills meanwhile."""

@@ -34,6 +34,7 @@ from asyncbench.records import (
     EVALUATION_COLUMNS,
     PROGRESS_COLUMNS,
     CsvLog,
+    describe_os_error,
     write_atomically,
     write_json_atomically,
 )
@@ -78,11 +79,6 @@ def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overri
         raise RunFailed(describe_os_error(error)) from error
 
 
-def describe_os_error(error: OSError) -> str:
-    """One line: why, and which file (`No space left on device: runs/.../episodes.csv`)."""
-    return f"{error.strerror}: {error.filename}" if error.strerror and error.filename else str(error)
-
-
 def _train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str],
            resume_from: Path | None) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +99,7 @@ def _train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overr
     checkpoint = None
     if resume_from is not None:
         checkpoint = Checkpoint.load(resume_from / CHECKPOINT_NAME)
-        _restore(shared, checkpoint)
+        checkpoint.restore(shared)
         log.info("continuing %s from its checkpoint at T %s", resume_from, f"{checkpoint.frames:,}")
 
     supervisor = Supervisor(config, run_dir, shared, context, resolved_config, list(overrides), checkpoint)
@@ -127,16 +123,6 @@ def _raise_interrupted(signum: int, frame: Any) -> None:
 
 def _save_atomically(state: dict[str, Any], path: Path) -> None:
     write_atomically(path, lambda file: torch.save(state, file))
-
-
-def _restore(shared: SharedState, checkpoint: Checkpoint) -> None:
-    """theta, theta-, the optimizer statistics and T as the checkpoint holds them."""
-    shared.parameters.copy_(checkpoint.parameters)
-    if shared.target_parameters is not None:
-        shared.target_parameters.copy_(checkpoint.target_parameters)
-    shared.optimizer_statistics.copy_(checkpoint.statistics)
-    shared.frames.value = checkpoint.frames
-    checkpoint.restore_rng()
 
 
 class Supervisor:
@@ -375,13 +361,9 @@ class Supervisor:
                  annealed_lr(self.config, frames), _duration(max(remaining, 0.0)))
 
     def _save_checkpoint(self, now: float) -> None:
-        shared = self.shared
-        Checkpoint(
-            frames=shared.frames.value,
+        checkpoint = Checkpoint.take(
+            self.shared,
             wall_seconds=now - self.start_time,
-            parameters=shared.parameters.clone(),
-            target_parameters=None if shared.target_parameters is None else shared.target_parameters.clone(),
-            statistics=shared.optimizer_statistics.clone(),
             results={csv_log.path.name: csv_log.contents() for csv_log in self.csv_logs},
             totals={
                 "episodes": self.episodes,
@@ -391,8 +373,9 @@ class Supervisor:
                 "target_updates": self.info["target_updates"],
                 "summary": self.info["summary"],
             },
-        ).save(self.run_dir)
-        self.info["checkpoint"] = {"T": shared.frames.value, "at": provenance.now_iso()}
+        )
+        checkpoint.save(self.run_dir)
+        self.info["checkpoint"] = {"T": checkpoint.frames, "at": provenance.now_iso()}  # T goes on meanwhile
 
     def _restore_totals(self, checkpoint: Checkpoint) -> None:
         totals = checkpoint.totals
