@@ -34,13 +34,14 @@ class SweepMonitor(Callback):
         _started_sweeps.append(sweep_dir)
         if threading.current_thread() is threading.main_thread():  # only there can a handler be set
             grace = config.shutdown_grace_seconds + JOB_FINISH_SECONDS
-            signal.signal(signal.SIGTERM, lambda signum, frame: stop_jobs_then_interrupt(sweep_dir, grace))
+            for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C does not reach jobs in other sessions (Ray's)
+                signal.signal(signum, lambda signum, frame: stop_jobs_then_interrupt(sweep_dir, grace))
 
 
 def stop_jobs_then_interrupt(sweep_dir: Path, grace: float) -> None:
     """Send SIGTERM to every job of the sweep running in another process on this machine, give them
     `grace` seconds to stop and write their files (run.json: interrupted, a checkpoint), then
-    interrupt this process as Ctrl-C would. (A job in this process has SIGTERM handled by the trainer.)"""
+    interrupt this process as Ctrl-C would. (A job in this process is stopped by that interruption.)"""
     stopping = {}
     for run_json, info in _job_infos(sweep_dir):
         if (info.get("status") in ("starting", "running") and info.get("pid") not in (None, os.getpid())
