@@ -34,7 +34,7 @@ class SweepMonitor(Callback):
         _started_sweeps.append(sweep_dir)
         if threading.current_thread() is threading.main_thread():  # only there can a handler be set
             grace = config.shutdown_grace_seconds + JOB_FINISH_SECONDS
-            for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C does not reach jobs in other sessions (Ray's)
+            for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C misses Ray's jobs: own process group
                 signal.signal(signum, lambda signum, frame: stop_jobs_then_interrupt(sweep_dir, grace))
 
 
