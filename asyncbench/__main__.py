@@ -34,6 +34,8 @@ def run(cfg: DictConfig) -> None:
         if config.pin_workers and hydra_config.launcher._target_.endswith(LAUNCHERS_SHARING_A_MACHINE):
             log.info("pin_workers=false: this launcher runs jobs at once, whose workers would share pinned cores")
             config.pin_workers = resolved_config["pin_workers"] = False
+        # A relative resume.root is the launch directory's, wherever the launcher runs the job (Ray: elsewhere).
+        config.resume.root = str(Path(hydra_config.runtime.cwd, config.resume.root))
         run_job(config, run_dir=Path(hydra_config.runtime.output_dir), resolved_config=resolved_config,
                 overrides=list(hydra_config.overrides.task))
     except (ConfigError, RunFailed) as error:
