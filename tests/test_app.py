@@ -80,10 +80,11 @@ def test_a_bad_setting_fails_with_one_line_before_anything_starts(tmp_path, over
     assert not (tmp_path / "run.json").exists()
 
 
-def test_an_unknown_game_lists_all_57_atari_games_and_cartpole(tmp_path):
+def test_an_unknown_game_lists_all_57_atari_games_and_both_cartpoles(tmp_path):
     done = run_app("game=pongg", f"hydra.run.dir={tmp_path}")
     listed = done.stderr.strip().split("expected one of ", 1)[1].split(", ")
-    assert len(listed) == 58 and {"cartpole", "pong", "video_pinball", "yars_revenge"} <= set(listed)
+    assert len(listed) == 59
+    assert {"cartpole", "cartpole_no_velocities", "pong", "video_pinball", "yars_revenge"} <= set(listed)
 
 
 def start_app(tmp_path, *overrides):
