@@ -46,14 +46,12 @@ def run_identity(resolved_config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def find_earlier_run(root: Path, resolved_config: dict[str, Any], exclude: Path) -> EarlierRun | None:
-    """The run of the same config under `root` (other than `exclude`) that got furthest: a completed
-    one, else the one whose checkpoint has the highest T, else None (nothing to continue)."""
+def find_earlier_run(root: Path, resolved_config: dict[str, Any]) -> EarlierRun | None:
+    """The run of the same config under `root` that got furthest: a completed one, else the one whose
+    checkpoint has the highest T, else None (nothing to continue)."""
     identity = run_identity(json.loads(json.dumps(resolved_config, default=str)))  # as run.json stores it
     best: EarlierRun | None = None
     for path in root.rglob("run.json"):
-        if path.parent.resolve() == exclude.resolve():
-            continue
         try:
             info = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -80,9 +78,13 @@ def run_job(config: Config, run_dir: Path, resolved_config: dict[str, Any], over
     if not run_dir.resolve().is_relative_to(root.resolve()):
         log.info("resume: %s is outside resume.root=%s, so this job starts afresh", run_dir, root)
         return train(config, run_dir, resolved_config, overrides)
-    earlier = find_earlier_run(root, resolved_config, exclude=run_dir)
+    earlier = find_earlier_run(root, resolved_config)
     if earlier is None:
         return train(config, run_dir, resolved_config, overrides)
+    if earlier.status == "completed" and earlier.run_dir.resolve() == run_dir.resolve():
+        # The same sweep directory again (a fixed hydra.sweep.dir): the run is there; leave it be.
+        log.info("skipped: this job completed here before (resume.enabled=false runs it again)")
+        return {"skipped": True, "completed_in": str(run_dir)}
     if earlier.status == "completed":
         log.info("skipped: the same config completed in %s (resume.enabled=false runs it again)", earlier.run_dir)
         summary = {"skipped": True, "completed_in": str(earlier.run_dir)}

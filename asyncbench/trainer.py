@@ -216,14 +216,15 @@ class Supervisor:
                 if isinstance(record, WorkerReady):
                     ready.add(record.rank)
             self._check_workers()
-        self.start_time = time.monotonic() - self.trained_before  # a resumed run's clock goes on
+        started = time.monotonic()
+        self.start_time = started - self.trained_before  # a resumed run's clock goes on
         self.shared.start_time.value = self.start_time
         self.shared.start.set()
         self.info["status"] = "running"
-        self.info["summary"]["startup_seconds"] = round(self.start_time - self.launched, 3)
+        self.info["summary"]["startup_seconds"] = round(started - self.launched, 3)
         self._write_info()
         log.info("%d actor-learner(s) started in %.1f s; run directory %s",
-                 len(self.workers), self.start_time - self.launched, self.run_dir)
+                 len(self.workers), started - self.launched, self.run_dir)
 
     def _train(self) -> None:
         config = self.config

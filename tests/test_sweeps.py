@@ -202,3 +202,29 @@ def test_a_checkpoint_holds_each_workers_own_optimizer_statistics(tmp_path):
     assert second.returncode == 0, second.stderr
     resumed = json.loads((tmp_path / "second/run/run.json").read_text())
     assert resumed["status"] == "completed" and resumed["resumed_from"]["run_dir"] == str(tmp_path / "first/run")
+
+
+def test_the_same_sweep_directory_again_keeps_what_completed_and_continues_in_place(tmp_path):
+    """With a fixed hydra.sweep.dir the jobs' directories are the earlier runs' own: a completed run is
+    left as it is (not rerun, not overwritten), an interrupted one continues from its checkpoint there."""
+    sweep = ("frames=20000,100000000", "max_seconds=6", "checkpoint_interval_seconds=1", *QUICK,
+             f"resume.root={tmp_path}", "hydra.sweep.subdir=${hydra.job.num}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    first = start_sweep(*sweep)
+    wait_for(tmp_path / "sweep/1/run.json", lambda info: info["summary"].get("wall_seconds", 0) >= 2)
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=30)
+    results = ("run.json", "episodes.csv", "progress.csv", "model.pt")  # Hydra rewrites its own .hydra/ files
+    completed = {name: (tmp_path / "sweep/0" / name).stat().st_mtime_ns for name in results}
+    episodes_before = (tmp_path / "sweep/1/episodes.csv").read_text()
+    checkpoint_T = json.loads((tmp_path / "sweep/1/run.json").read_text())["checkpoint"]["T"]
+
+    again = run_app("-m", *sweep, timeout=120)
+
+    assert again.returncode == 0, again.stderr
+    assert {name: (tmp_path / "sweep/0" / name).stat().st_mtime_ns for name in results} == completed
+    resumed = json.loads((tmp_path / "sweep/1/run.json").read_text())
+    assert resumed["status"] == "completed", resumed["error"]
+    assert resumed["resumed_from"] == {"run_dir": str(tmp_path / "sweep/1"), "T": checkpoint_T}
+    assert resumed["summary"]["startup_seconds"] > 0
+    episodes_after = (tmp_path / "sweep/1/episodes.csv").read_text()
+    assert episodes_after.startswith(episodes_before.rsplit("\n", 2)[0]) and len(episodes_after) > len(episodes_before)
