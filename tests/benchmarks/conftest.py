@@ -1,17 +1,70 @@
-"""Benchmarks print their figures in one table at the end of the session."""
+"""Benchmarks print their figures in one table at the end of the session and hold the figures that
+tests/benchmarks/baseline.json names to its margins: a regression beyond a margin fails the benchmark.
+
+baseline.json maps a benchmark's name to its gated figures, each with the stored value, which way
+is better and the margin (a fraction of the value) set from the run-to-run spread measured on this
+machine. `ASYNCBENCH_UPDATE_BASELINE=1 python -m pytest tests/benchmarks` stores the values
+measured instead (margins and directions stay; see the README, "Benchmarks").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
 
 FIGURES: list[dict] = []
+BASELINE_FILE = Path(__file__).with_name("baseline.json")
+UPDATE_BASELINE = os.environ.get("ASYNCBENCH_UPDATE_BASELINE") == "1"
+_baseline = json.loads(BASELINE_FILE.read_text())
+
+
+def report(figures: dict) -> None:
+    """Add a benchmark's figures to the summary table, then hold them to the stored baseline."""
+    FIGURES.append(figures)
+    gates = _baseline.get(figures["benchmark"], {})
+    regressions = []
+    for name, gate in gates.items():
+        measured = figures.get(name)
+        if measured is None:
+            regressions.append(f"{name} was not measured")
+            continue
+        if UPDATE_BASELINE:
+            gate["value"] = round(float(measured), 4)
+            continue
+        higher_is_better = gate["better"] == "higher"
+        bound = gate["value"] * (1 - gate["margin"] if higher_is_better else 1 + gate["margin"])
+        if (measured < bound) if higher_is_better else (measured > bound):
+            regressions.append(f"{name} {measured:.4g} {'<' if higher_is_better else '>'} {bound:.4g} "
+                               f"(baseline {gate['value']:.4g} {'-' if higher_is_better else '+'} {gate['margin']:.0%})")
+    if regressions:
+        pytest.fail(f"{figures['benchmark']}: regression against {BASELINE_FILE.name}: " + "; ".join(regressions))
+
+
+def pytest_sessionfinish(session):
+    if UPDATE_BASELINE and FIGURES:
+        BASELINE_FILE.write_text(json.dumps(_baseline, indent=2) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter):
+    """One table per kind of benchmark: consecutive rows with the same figures share their columns."""
     if not FIGURES:
         return
     terminalreporter.section("asyncbench figures")
-    columns = list(dict.fromkeys(key for row in FIGURES for key in row))
-    widths = {c: max(len(c), *(len(_text(row.get(c))) for row in FIGURES)) for c in columns}
-    terminalreporter.write_line("  ".join(c.rjust(widths[c]) for c in columns))
+    tables: list[list[dict]] = []
     for row in FIGURES:
-        terminalreporter.write_line("  ".join(_text(row.get(c)).rjust(widths[c]) for c in columns))
+        if tables and list(tables[-1][0]) == list(row):
+            tables[-1].append(row)
+        else:
+            tables.append([row])
+    for rows in tables:
+        widths = {column: max(len(column), *(len(_text(row[column])) for row in rows)) for column in rows[0]}
+        terminalreporter.write_line("")
+        terminalreporter.write_line("  ".join(column.rjust(width) for column, width in widths.items()))
+        for row in rows:
+            terminalreporter.write_line("  ".join(_text(row[column]).rjust(width) for column, width in widths.items()))
 
 
 def _text(value):

@@ -7,7 +7,8 @@ import pytest
 from analysis import paper, tables
 from analysis.loading import load_results
 from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COLUMNS, CsvLog, write_json_atomically
-from tests.benchmarks.conftest import FIGURES
+
+from .conftest import report
 
 GAMES = ("beam_rider", "breakout", "pong", "qbert", "space_invaders")
 ALGORITHMS = ("onestep_q", "onestep_sarsa", "nstep_q", "a3c")
@@ -67,6 +68,5 @@ def test_load_and_aggregate_1000_runs(benchmark, thousand_runs):
     assert len(results.runs) == 1000 and not results.skipped
     assert len(results.episodes) == 1000 * EPISODES
     seconds = benchmark.stats.stats.mean
-    FIGURES.append({"benchmark": "analysis: load + aggregate 1,000 runs", "runs": 1000,
-                    "episode rows": len(results.episodes), "seconds": seconds})
-    assert seconds < 30, "loading and aggregating 1,000 runs is no longer interactive"
+    report({"benchmark": "analysis: load + aggregate 1,000 runs", "runs": 1000,
+            "episode rows": len(results.episodes), "seconds": seconds})

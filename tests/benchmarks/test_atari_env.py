@@ -5,7 +5,7 @@ import pytest
 from asyncbench.config import load_config
 from asyncbench.envs import make_env
 
-from .conftest import FIGURES
+from .conftest import report
 
 
 @pytest.mark.parametrize("game", ["pong", "breakout", "space_invaders", "seaquest"])
@@ -22,5 +22,5 @@ def test_env_steps_per_second(benchmark, game):
     steps_per_second = 1.0 / benchmark.stats.stats.mean
     figures = {"benchmark": f"env steps/s, {game}", "frames/s": 4 * steps_per_second, "env steps/s": steps_per_second}
     benchmark.extra_info.update(figures)
-    FIGURES.append(figures)
+    report(figures)
     env.close()

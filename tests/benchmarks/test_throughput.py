@@ -1,5 +1,5 @@
-"""A3C on Pong: frames/s with 1 and 2 workers against the limit of the same work measured here,
-and what the evaluator costs the training.
+"""Each method on Pong: frames/s with 1 and 2 workers against the limit of the same work measured
+here, and what the evaluator costs A3C's training.
 
 Targets: 1 worker >= 85% of the limit; 2 workers >= 1.8x one worker on a 2-core machine; with the
 evaluator on, training loses no more than the CPU share the evaluator was given. The figures are
@@ -15,37 +15,49 @@ from asyncbench.config import load_config
 from asyncbench.throughput import measure_limit
 from asyncbench.trainer import train
 
-from .conftest import FIGURES
+from .conftest import report
 
-PONG = ["game=pong", "frames=100000000", "max_seconds=30", "status_interval_seconds=10", "evaluation.enabled=false"]
-MEASURED: dict[int, float] = {}
+PONG = ["game=pong", "frames=100000000", "max_seconds=15", "status_interval_seconds=10", "evaluation.enabled=false"]
+METHODS = ["a3c", "a3c_lstm", "onestep_q", "onestep_sarsa", "nstep_q"]
+MEASURED: dict[tuple[str, int], float] = {}  # (algorithm, threads) -> frames/s
 
 
 @pytest.fixture(scope="module")
-def limit():
-    return measure_limit(load_config(PONG), seconds_per_part=5.0)
+def limits():
+    """The limit of each method's work, measured once per session when its first benchmark runs."""
+    measured: dict[str, dict[str, float]] = {}
+
+    def limit(algorithm: str) -> dict[str, float]:
+        if algorithm not in measured:
+            measured[algorithm] = measure_limit(load_config([*PONG, f"algorithm={algorithm}"]), seconds_per_part=3.0)
+        return measured[algorithm]
+
+    return limit
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_a3c_pong_frames_per_second(benchmark, tmp_path, limit, threads):
-    config = load_config([*PONG, f"threads={threads}"])
+@pytest.mark.parametrize("algorithm", METHODS)
+def test_pong_frames_per_second(benchmark, tmp_path, limits, algorithm, threads):
+    limit = limits(algorithm)
+    config = load_config([*PONG, f"algorithm={algorithm}", f"threads={threads}"])
     summary = benchmark.pedantic(train, args=(config, tmp_path, {}), rounds=1, iterations=1)
 
     fps = summary["frames_per_second"]
-    MEASURED[threads] = fps
+    MEASURED[algorithm, threads] = fps
+    one_worker = MEASURED.get((algorithm, 1))
     figures = {
-        "benchmark": f"a3c pong, {threads} worker(s)",
+        "benchmark": f"{algorithm} pong, {threads} worker(s)",
         "frames/s": fps,
         "limit frames/s (1 worker)": limit["limit_frames_per_second"],
         "fps / limit per worker": fps / threads / limit["limit_frames_per_second"],
-        "speedup vs 1 worker": fps / MEASURED[1] if 1 in MEASURED else None,
+        "speedup vs 1 worker": fps / one_worker if one_worker and threads > 1 else None,
         "env steps/s": limit["env_steps_per_second"],
         "act ms": limit["act_ms"],
         "update ms": limit["update_ms"],
         "startup s": summary["startup_seconds"],
     }
     benchmark.extra_info.update(figures)
-    FIGURES.append(figures)
+    report(figures)
     assert summary["frames"] > 0 and fps > 0
 
 
@@ -54,7 +66,7 @@ def test_evaluator_cost_on_training_throughput(benchmark, tmp_path):
     share, cores = 0.25, len(os.sched_getaffinity(0))
     config = load_config([*PONG, "threads=2", "evaluation.enabled=true", "evaluation.interval_frames=1",
                           f"evaluation.cpu_share={share}", "evaluation.final=false"])
-    without = MEASURED.get(2) or train(load_config([*PONG, "threads=2"]), tmp_path / "without", {})["frames_per_second"]
+    without = MEASURED.get(("a3c", 2)) or train(load_config([*PONG, "threads=2"]), tmp_path / "without", {})["frames_per_second"]
     summary = benchmark.pedantic(train, args=(config, tmp_path / "with", {}), rounds=1, iterations=1)
 
     drop = 1 - summary["frames_per_second"] / without
@@ -67,5 +79,5 @@ def test_evaluator_cost_on_training_throughput(benchmark, tmp_path):
         "bound (share / cores)": bound,
     }
     benchmark.extra_info.update(figures)
-    FIGURES.append(figures)
+    report(figures)
     assert (tmp_path / "with" / "evaluations.csv").stat().st_size > len("T,wall_seconds,episode,score,length,final\n")

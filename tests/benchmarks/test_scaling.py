@@ -1,0 +1,130 @@
+"""A3C on Pong with 1 to 16 actor-learners on this machine: frames/s, start-up and memory; and the
+per-job overhead of a Hydra multirun.
+
+With more workers than cores, workers take turns on the cores: frames/s cannot grow past the cores'
+worth, and the table says how oversubscribed each run was instead of hiding it. Memory is the
+proportional set size (PSS) of the whole process tree at its peak, sampled every second: a page that
+k processes share counts 1/k in each, so the shared parameters and RMSProp statistics count once
+however many workers map them, and the benchmark checks that every worker maps the same ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from asyncbench.config import load_config
+from asyncbench.trainer import train
+
+from .conftest import report
+from .test_throughput import PONG
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_TENSOR_FILES = "/dev/shm/torch_"  # where torch.multiprocessing puts shared storages on Linux
+
+
+class TreeMemory:
+    """Samples, in a thread, the memory of this process and all its descendants while a run trains."""
+
+    def __init__(self, interval: float = 1.0):
+        self.interval = interval
+        self.peak_pss = self.peak_rss = 0
+        self.shared_segments: dict[str, tuple[int, list[int]]] = {}  # segment -> size, PSS in each process
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _sample_until_stopped(self) -> None:
+        samples = 0
+        while not self._stopped.wait(self.interval):
+            me = psutil.Process()
+            pss = rss = 0
+            tree = [me, *me.children(recursive=True)]
+            for process in tree:
+                try:
+                    memory = process.memory_full_info()
+                except psutil.Error:  # it exited meanwhile
+                    continue
+                pss, rss = pss + memory.pss, rss + memory.rss
+            self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
+            samples += 1
+            if samples % 3 == 0:  # the shared mappings; slower to read, and only those of the most mappers kept
+                segments = self._shared_segments(tree)
+                if _mappers(segments) >= _mappers(self.shared_segments):
+                    self.shared_segments = segments
+
+    @staticmethod
+    def _shared_segments(tree: list[psutil.Process]) -> dict[str, tuple[int, list[int]]]:
+        segments: dict[str, tuple[int, list[int]]] = {}
+        for process in tree:
+            try:
+                for mapping in process.memory_maps(grouped=True):
+                    if mapping.path.startswith(SHARED_TENSOR_FILES):
+                        segments.setdefault(mapping.path, (mapping.size, []))[1].append(mapping.pss)
+            except psutil.Error:
+                continue
+        return segments
+
+
+def _mappers(segments: dict[str, tuple[int, list[int]]]) -> int:
+    return sum(len(pss) for _, pss in segments.values())
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4, 8, 16])
+def test_thread_scaling_startup_and_memory(benchmark, tmp_path, threads):
+    cores = len(os.sched_getaffinity(0))
+    config = load_config([*PONG, "max_seconds=8", f"threads={threads}"])
+    with TreeMemory() as memory:
+        summary = benchmark.pedantic(train, args=(config, tmp_path, {}), rounds=1, iterations=1)
+
+    segments = memory.shared_segments
+    report({
+        "benchmark": f"a3c pong, {threads} worker(s), scaling",
+        "frames/s": summary["frames_per_second"],
+        "workers per core": threads / cores,
+        "startup s": summary["startup_seconds"],
+        "peak PSS MB": memory.peak_pss / 2**20,
+        "peak RSS sum MB": memory.peak_rss / 2**20,
+        "shared MB": sum(size for size, _ in segments.values()) / 2**20,
+        "shared PSS sum MB": sum(sum(pss) for _, pss in segments.values()) / 2**20,
+    })
+    # theta and the RMSProp statistics g: one segment each, mapped by the main process and every worker,
+    # and resident once (the PSS of a segment over all processes adds up to its size, within a page each).
+    assert len(segments) == 2 and all(len(pss) == threads + 1 for _, pss in segments.values()), segments
+    for size, pss in segments.values():
+        assert sum(pss) <= size + 4096 * len(pss), (size, pss)
+
+
+def test_hydra_multirun_overhead_per_job(benchmark, tmp_path):
+    """Five tiny CartPole jobs in one multirun: the wall-clock each job costs besides its training."""
+    jobs = 5
+    command = [sys.executable, "-m", "asyncbench", "-m", f"seed=range({jobs})", "frames=2000", "threads=1",
+               "evaluation.enabled=false", f"hydra.sweep.dir={tmp_path}"]
+
+    def sweep() -> float:
+        start = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=300)
+        return time.perf_counter() - start
+
+    wall = benchmark.pedantic(sweep, rounds=1, iterations=1)
+    runs = [json.loads(path.read_text()) for path in tmp_path.glob("*/run.json")]
+    assert len(runs) == jobs and all(run["status"] == "completed" for run in runs)
+    training = sum(run["summary"]["wall_seconds"] for run in runs)
+    report({"benchmark": f"hydra multirun, {jobs} jobs", "seconds": wall,
+            "overhead s per job": (wall - training) / jobs,
+            "startup s": sum(run["summary"]["startup_seconds"] for run in runs) / jobs})
