@@ -3,8 +3,8 @@ here, and what the evaluator costs A3C's training.
 
 Targets: 1 worker >= 85% of the limit; 2 workers >= 1.8x one worker on a 2-core machine; with the
 evaluator on, training loses no more than the CPU share the evaluator was given. The figures are
-printed (see the "asyncbench figures" table) and stored in the benchmark's extra_info; absolute
-frames/s vary between machines, the ratios much less.
+printed (see the "asyncbench figures" table), stored in the benchmark's extra_info, and held to
+baseline.json; absolute frames/s vary between machines, the ratios much less.
 """
 
 import os
