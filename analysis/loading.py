@@ -19,16 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from asyncbench.config import OPERATIONAL_SETTINGS
 from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COLUMNS
 
 log = logging.getLogger("analysis")
 
 # The settings every table and figure groups by, read from each run's resolved config.
 SETTING_COLUMNS = ("algorithm", "game", "threads", "t_max", "seed", "lr", "optimizer", "model", "frames", "max_seconds")
-# Settings that change how a run is operated (logging, checkpoints, resuming), not what it learns: never a condition.
-OPERATIONAL_SETTINGS = ("status_interval_seconds", "progress_interval_seconds", "worker_stats_interval_seconds",
-                        "shutdown_grace_seconds", "checkpoint_interval_seconds", "worker_restarts",
-                        "evaluation.final_timeout_seconds", "resume.")
 HOST_COLUMNS = ("cpu_model", "cpu_count", "usable_cores", "hostname")
 SUMMARY_COLUMNS = ("wall_seconds", "startup_seconds", "frames_per_second", "updates", "episodes",
                    "mean_return_last_100", "final_evaluation_mean")

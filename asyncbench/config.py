@@ -23,6 +23,14 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
+# How a run is operated (logging, checkpoints, resuming, pinning), not what it computes: runs that differ
+# only in these are the same run to resume (asyncbench.resume) and the same condition to analyse
+# (analysis.loading). A dotted name is a nested setting.
+OPERATIONAL_SETTINGS = (
+    "resume", "checkpoint_interval_seconds", "worker_restarts", "status_interval_seconds", "progress_interval_seconds",
+    "worker_stats_interval_seconds", "shutdown_grace_seconds", "pin_workers", "evaluation.final_timeout_seconds",
+)
+
 
 class ConfigError(ValueError):
     """A setting has a value that is not allowed; the message is one line meant for the user."""

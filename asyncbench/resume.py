@@ -10,6 +10,7 @@ searched under `resume.root`, for jobs whose own directory lies under it: a job 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -18,17 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from asyncbench.checkpoint import CHECKPOINT_NAME
-from asyncbench.config import Config
+from asyncbench.config import OPERATIONAL_SETTINGS, Config
 from asyncbench.records import write_json_atomically
 from asyncbench.trainer import train
 
 log = logging.getLogger(__name__)
-
-# How a run is operated, not what it computes: two runs differing only in these are the same run.
-OPERATIONAL_SETTINGS = frozenset({
-    "resume", "checkpoint_interval_seconds", "worker_restarts", "status_interval_seconds", "shutdown_grace_seconds",
-    "pin_workers",
-})
 
 RESUMABLE = ("interrupted", "failed", "running", "starting")  # running/starting: its main process was killed
 
@@ -42,7 +37,13 @@ class EarlierRun:
 
 def run_identity(resolved_config: dict[str, Any]) -> str:
     """A digest of the resolved config without `OPERATIONAL_SETTINGS`, as run.json stores it."""
-    kept = {key: value for key, value in resolved_config.items() if key not in OPERATIONAL_SETTINGS}
+    kept = copy.deepcopy(resolved_config)
+    for setting in OPERATIONAL_SETTINGS:
+        *parents, name = setting.split(".")
+        node = kept
+        for parent in parents:
+            node = node.get(parent, {})
+        node.pop(name, None)
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 
