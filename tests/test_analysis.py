@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from analysis import paper, tables
-from analysis.figures import FIGURES, save_figure
+from analysis.figures import FIGURES, _with_most_threads, save_figure
 from analysis.loading import Results, load_results
 from analysis.statistics import iqm, iqm_with_ci
 from asyncbench.atari import mean_and_median
@@ -131,6 +131,13 @@ def test_table_1_rows_use_the_catalogue_normalisation_and_both_video_pinball_con
     assert (ours["mean_pct"], ours["median_pct"]) == pytest.approx(mean_and_median({"pong": 10.0, "video_pinball": 20.0}))
     a3c = summary.loc["paper Table S3 a3c_ff_4days, same games"]
     assert len(a3c) == 2 and a3c["mean_pct"].iloc[0] != a3c["mean_pct"].iloc[1]
+
+
+def test_figure_1_shows_only_the_runs_with_the_most_threads(sweep):
+    results = load_results([sweep])
+    shown = _with_most_threads(results)
+    assert set(shown.runs["threads"]) == {2} and len(shown.runs) == 2  # of the sweep's 1- and 2-thread runs
+    assert set(shown.episodes["run"]) == set(shown.runs["run"])
 
 
 @pytest.mark.parametrize("name", FIGURES)
