@@ -1,12 +1,13 @@
 """Checkpoints: what a run needs to continue after an interruption (issue 7), written atomically.
 
 A checkpoint holds the shared parameters theta (and theta-), the shared optimizer statistics, the
-global counter T, the training time so far, the main process's RNG states, and the results written
-so far (the CSV files' whole rows and the supervisor's running totals), so that a resumed run's
-files read as one run. The optimizer statistics are the shared ones (Shared RMSProp's g) or each
-worker's own (`optimizer=rmsprop`, `momentum_sgd`: one row a worker). What lives only inside the
-workers starts afresh after a resume: each actor-learner's random streams (seeded again from the run
-seed and its rank) and its episode in progress; Hogwild updates make a run nondeterministic anyway.
+global counter T, the training time so far, the random states of the main process and of each
+worker (as the worker last reported them, at most `worker_stats_interval_seconds` old), and the
+results written so far (the CSV files' whole rows and the supervisor's running totals), so that a
+resumed run's files read as one run. The optimizer statistics are the shared ones (Shared RMSProp's g)
+or each worker's own (`optimizer=rmsprop`, `momentum_sgd`: one row a worker). What lives only inside
+a worker starts afresh after a resume: its episode in progress (and the emulator's own stream, which
+only sticky actions use); Hogwild updates make a run nondeterministic anyway.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Checkpoint:
         results: each CSV file's name and its whole rows so far, header included.
         totals: the supervisor's running totals (episodes, updates, recent returns, evaluations, ...).
         rng: the main process's RNG states (torch and Python).
+        worker_random_states: each worker's random states by rank (`asyncbench.worker.random_states`).
     """
 
     frames: int
@@ -47,10 +49,11 @@ class Checkpoint:
     results: dict[str, str]
     totals: dict[str, Any]
     rng: dict[str, Any] = field(default_factory=lambda: {"torch": torch.get_rng_state(), "python": random.getstate()})
+    worker_random_states: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def take(cls, shared: SharedState, wall_seconds: float, results: dict[str, str],
-             totals: dict[str, Any]) -> "Checkpoint":
+             totals: dict[str, Any], worker_random_states: dict[int, dict[str, Any]]) -> "Checkpoint":
         """A snapshot of `shared` as it is now (the workers may be writing theta meanwhile: Hogwild)."""
         return cls(
             frames=shared.frames.value,
@@ -60,6 +63,7 @@ class Checkpoint:
             statistics=shared.optimizer_statistics.clone(),
             results=results,
             totals=totals,
+            worker_random_states=worker_random_states,
         )
 
     def restore(self, shared: SharedState) -> None:

@@ -136,6 +136,8 @@ class Supervisor:
         self.context = context
         self.records = context.Queue()
         self.stat_names = ALGORITHMS[config.algorithm.name].stat_names
+        # Each worker's latest random states: a checkpoint holds them, a resumed or restarted worker goes on from them.
+        self.worker_random_states: dict[int, dict[str, Any]] = dict(checkpoint.worker_random_states) if checkpoint else {}
         self.workers = [self._new_worker(rank) for rank in range(config.threads)]
         self.restarts_left = config.worker_restarts
         self.evaluator = (
@@ -185,8 +187,8 @@ class Supervisor:
         self._write_info()
 
     def _new_worker(self, rank: int) -> Any:
-        return self.context.Process(target=run_actor_learner, args=(rank, self.config, self.shared, self.records),
-                                    name=f"actor-learner-{rank}", daemon=True)
+        return self.context.Process(target=run_actor_learner, name=f"actor-learner-{rank}", daemon=True,
+                                    args=(rank, self.config, self.shared, self.records, self.worker_random_states.get(rank)))
 
     # ---- the run, start to end ---------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -279,6 +281,7 @@ class Supervisor:
             for name, value in record.sums.items():
                 self.stat_sums[name] += value
             self.worker_info[record.rank].update(record.details)
+            self.worker_random_states[record.rank] = record.random_states
         elif isinstance(record, TargetUpdated):
             self.info["target_updates"].append(record.frames)
         elif isinstance(record, EvaluationEpisode):
@@ -287,7 +290,8 @@ class Supervisor:
                                         "score": record.score, "length": record.length, "final": record.final})
         elif isinstance(record, WorkerReady):
             self.worker_info[record.rank].update(pid=record.pid, torch_threads=record.torch_threads,
-                                                 omp_num_threads=record.omp_num_threads, cores=record.cores)
+                                                 omp_num_threads=record.omp_num_threads, cores=record.cores,
+                                                 continues_random_states=record.continues_random_states)
         elif isinstance(record, WorkerFailed):
             self.worker_info[record.rank]["error"] = record.error
             log.error("%s failed:\n%s", _name(record.rank), record.error)
@@ -374,6 +378,7 @@ class Supervisor:
                 "target_updates": self.info["target_updates"],
                 "summary": self.info["summary"],
             },
+            worker_random_states=dict(self.worker_random_states),
         )
         checkpoint.save(self.run_dir)
         self.info["checkpoint"] = {"T": checkpoint.frames, "at": provenance.now_iso()}  # T goes on meanwhile

@@ -35,6 +35,7 @@ class WorkerReady:
     torch_threads: int
     omp_num_threads: str | None
     cores: list[int]
+    continues_random_states: bool  # its random streams go on from a checkpoint or a dead predecessor
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,15 @@ class Episode:
 
 @dataclass(frozen=True)
 class UpdateStats:
-    """Sums over `updates` updates, so the main process can average across workers, and what the
-    worker's method drew for itself so far (`Method.details`)."""
+    """Sums over `updates` updates, so the main process can average across workers, what the
+    worker's method drew for itself so far (`Method.details`), and the worker's random states (for
+    checkpoints, and for a replacement should the worker die)."""
 
     rank: int
     updates: int
     sums: dict[str, float]
     details: dict[str, Any]
+    random_states: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,23 @@ class WorkerFailed:
 
 def worker_seed(seed: int, rank: int) -> int:
     return seed * 1000 + rank
+
+
+def random_states(method: Any, env: Any) -> dict[str, Any]:
+    """Where a worker's random streams are: torch's (A3C's sampling), the environment's (no-op starts,
+    CartPole's initial states) and its method's own (exploration), if it has one.
+
+    Torch's state travels as bytes: a tensor sent over a queue lives in a shared-memory file that is
+    gone once its worker has exited, before the main process may have read it."""
+    return {"torch": torch.get_rng_state().numpy().tobytes(), "env": env.np_random.bit_generator.state,
+            "method": None if method.rng is None else method.rng.getstate()}
+
+
+def set_random_states(states: dict[str, Any], method: Any, env: Any) -> None:
+    torch.set_rng_state(torch.frombuffer(bytearray(states["torch"]), dtype=torch.uint8))
+    env.np_random.bit_generator.state = states["env"]
+    if method.rng is not None:
+        method.rng.setstate(states["method"])
 
 
 def pin_to_core(index: int) -> None:
@@ -105,7 +125,7 @@ def make_learner(config: Config, shared: SharedState, env: Any, seed: int,
 class Actor:
     """A worker's environment and the episode in progress, across rollouts."""
 
-    def __init__(self, env: Any, seed: int, clip_rewards: bool, reward_scale: float):
+    def __init__(self, env: Any, seed: int | None, clip_rewards: bool, reward_scale: float):
         self.env = env
         self.clip_rewards = clip_rewards
         self.reward_scale = reward_scale
@@ -142,26 +162,35 @@ class Actor:
         return rollout, finished
 
 
-def run_actor_learner(rank: int, config: Config, shared: SharedState, records: Any) -> None:
-    """Entry point of worker `rank` (a module-level function, so every start method finds it)."""
+def run_actor_learner(rank: int, config: Config, shared: SharedState, records: Any,
+                      continued_random_states: dict[str, Any] | None = None) -> None:
+    """Entry point of worker `rank` (a module-level function, so every start method finds it).
+
+    With `continued_random_states` (from a checkpoint, or from the worker this one replaces) its random
+    streams go on from there instead of starting again from its seed.
+    """
     torch.set_num_threads(1)  # first, before torch does any work in this process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     try:
-        _actor_learner(rank, config, shared, records)
+        _actor_learner(rank, config, shared, records, continued_random_states)
     except Exception:
         records.put(WorkerFailed(rank, traceback.format_exc()))
         raise SystemExit(1)
 
 
-def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any) -> None:
+def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any,
+                   continued_random_states: dict[str, Any] | None) -> None:
     if config.pin_workers:
         pin_to_core(rank)
     seed = worker_seed(config.seed, rank)
     torch.manual_seed(seed)
     env = make_env(config.game, config.atari, seed)
-    actor = Actor(env, seed, clip_rewards=config.game.kind == "atari" and config.atari.clip_rewards,
-                  reward_scale=config.game.reward_scale)
     method, local, optimizer = make_learner(config, shared, env, seed, rank)
+    if continued_random_states is not None:
+        set_random_states(continued_random_states, method, env)
+    actor = Actor(env, seed if continued_random_states is None else None,  # None: reset without reseeding
+                  clip_rewards=config.game.kind == "atari" and config.atari.clip_rewards,
+                  reward_scale=config.game.reward_scale)
     frames_per_agent_step = frames_per_step(config.game, config.atari)
     act = lambda state: method.act(local.module, state)  # noqa: E731
     if method.uses_target_network:
@@ -169,7 +198,7 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any)
         target_interval = config.algorithm.target_interval * unit
 
     records.put(WorkerReady(rank, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
-                            sorted(os.sched_getaffinity(0))))
+                            sorted(os.sched_getaffinity(0)), continued_random_states is not None))
     parent = os.getppid()
     while not shared.start.wait(timeout=1.0):
         if shared.stop.is_set() or os.getppid() != parent:
@@ -205,10 +234,10 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any)
         if T >= config.frames:
             shared.stop.set()
         if now - last_sent >= config.worker_stats_interval_seconds:
-            records.put(UpdateStats(rank, updates, sums, method.details()))
+            records.put(UpdateStats(rank, updates, sums, method.details(), random_states(method, env)))
             sums = dict.fromkeys(method.stat_names, 0.0)
             updates, last_sent = 0, now
     if os.getppid() != parent:
         records.cancel_join_thread()  # nobody reads any more: do not block at exit flushing the queue
     elif updates:
-        records.put(UpdateStats(rank, updates, sums, method.details()))
+        records.put(UpdateStats(rank, updates, sums, method.details(), random_states(method, env)))

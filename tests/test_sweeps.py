@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from asyncbench.algorithms import ALGORITHMS
 from asyncbench.checkpoint import CHECKPOINT_NAME, Checkpoint
+from asyncbench.config import load_config
+from asyncbench.envs import make_env
+from asyncbench.worker import random_states, set_random_states, worker_seed
 from conftest import ROOT, read_csv, run_app
 from test_app import alive
 
@@ -195,13 +199,44 @@ def test_a_checkpoint_holds_each_workers_own_optimizer_statistics(tmp_path):
     first.send_signal(signal.SIGTERM)
     first.communicate(timeout=30)
 
-    statistics = Checkpoint.load(tmp_path / "first/run" / CHECKPOINT_NAME).statistics
+    checkpoint = Checkpoint.load(tmp_path / "first/run" / CHECKPOINT_NAME)
+    statistics = checkpoint.statistics
     assert statistics.shape[0] == 2 and (statistics > 0).any(dim=1).all()  # one row a worker, both updated
     assert not torch.equal(statistics[0], statistics[1])
+    # Each worker's random states too, moved on from where its seed started them.
+    assert sorted(checkpoint.worker_random_states) == [0, 1]
+    for rank, states in checkpoint.worker_random_states.items():
+        torch.manual_seed(worker_seed(0, rank))
+        assert states["torch"] != torch.get_rng_state().numpy().tobytes()
     second = run_app("-m", *sweep, f"hydra.sweep.dir={tmp_path / 'second'}")
     assert second.returncode == 0, second.stderr
     resumed = json.loads((tmp_path / "second/run/run.json").read_text())
     assert resumed["status"] == "completed" and resumed["resumed_from"]["run_dir"] == str(tmp_path / "first/run")
+    assert all(worker["continues_random_states"] for worker in resumed["workers"])
+    fresh = json.loads((tmp_path / "first/run/run.json").read_text())
+    assert not any(worker["continues_random_states"] for worker in fresh["workers"])
+
+
+def test_a_workers_random_states_carry_its_streams_into_a_new_process():
+    """What a checkpoint holds of a worker puts torch's, the environment's and the method's own random
+    streams where they were: the next draws are the ones the first worker would have made."""
+    config = load_config(["algorithm=onestep_q"])
+
+    def worker_parts():
+        env = make_env(config.game, config.atari, seed=7)
+        return ALGORITHMS["onestep_q"](config.algorithm, config.gamma, seed=7), env
+
+    def next_draws(method, env):
+        return torch.rand(3).tolist(), env.np_random.random(3).tolist(), [method.rng.random() for _ in range(3)]
+
+    method, env = worker_parts()
+    next_draws(method, env)  # the streams move on
+    states = random_states(method, env)
+    expected = next_draws(method, env)
+
+    method, env = worker_parts()  # a new worker, seeded as the first was
+    set_random_states(states, method, env)
+    assert next_draws(method, env) == expected
 
 
 def test_the_same_sweep_directory_again_keeps_what_completed_and_continues_in_place(tmp_path):
