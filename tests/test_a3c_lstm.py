@@ -9,6 +9,7 @@ from asyncbench.algorithms.a3c import A3C, A3CConfig
 from asyncbench.algorithms.a3c_lstm import A3CLSTM, A3CLSTMConfig
 from asyncbench.models import MLP
 from asyncbench.rollout import Rollout
+from asyncbench.shared import LocalNetwork
 
 GAMMA = 0.9
 
@@ -99,3 +100,29 @@ def test_acting_does_not_build_a_graph():
     method, network = lstm_a3c()
     method.act(network, episode(1)[0])
     assert all(not tensor.requires_grad for tensor in method.state)
+
+
+def test_the_lstm_reads_and_writes_the_workers_flat_vectors_on_both_kernels():
+    """nn.LSTM keeps its own list of weights: a worker's sync must still reach them, through the
+    sequence kernel (oneDNN, the loss) and the single-step one (acting) alike, and its gradient
+    must land in the flat gradient the optimizer reads."""
+    _, network = lstm_a3c()
+    local = LocalNetwork(network)
+    observations = episode(3)
+    start = (torch.zeros(1, 1, 4), torch.zeros(1, 1, 4))
+    before, _, _ = network(observations, start)
+    lstm = slice(sum(p.numel() for p in network.body.parameters()),
+                 sum(p.numel() for p in [*network.body.parameters(), *network.lstm.parameters()]))
+    local.parameters[lstm] += 0.5  # as a sync from the shared theta would write them
+
+    sequence, _, _ = network(observations, start)
+    state, steps = start, []
+    with torch.no_grad():
+        for observation in observations:
+            logits, _, state = network(observation[None], state)
+            steps.append(logits)
+    assert not torch.allclose(sequence, before)
+    assert_close(torch.cat(steps), sequence.detach())
+    local.zero_grad()
+    sequence.sum().backward()
+    assert local.gradient[lstm].abs().sum() > 0
