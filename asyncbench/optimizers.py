@@ -1,4 +1,4 @@
-"""Optimizers of the paper's Section 7, acting on flat parameter and gradient vectors.
+"""Optimizers of the paper's Section 7 (and Adam), acting on flat parameter and gradient vectors.
 
 Flat vectors make each update a handful of vectorised operations over all parameters at once,
 instead of one small operation per tensor as in torch.optim: on the small Atari net (0.68M
@@ -25,6 +25,13 @@ class MomentumSGDConfig(OptimizerConfig):
     alpha: float = checked(between(0.0, 1.0))
 
 
+@dataclass
+class AdamConfig(OptimizerConfig):
+    beta1: float = checked(between(0.0, 1.0))
+    beta2: float = checked(between(0.0, 1.0))
+    eps: float = checked(above(0.0))
+
+
 class RMSProp:
     """Non-centred RMSProp, eqs. S2-S3, with no locks (Hogwild!, Section 4).
 
@@ -35,6 +42,10 @@ class RMSProp:
     """
 
     config_schema = RMSPropConfig
+
+    @staticmethod
+    def statistics_size(parameters: int) -> int:
+        return parameters
 
     def __init__(self, parameters: torch.Tensor, statistics: torch.Tensor, config: RMSPropConfig):
         self.parameters = parameters
@@ -57,6 +68,7 @@ class MomentumSGD:
     """
 
     config_schema = MomentumSGDConfig
+    statistics_size = RMSProp.statistics_size
 
     def __init__(self, parameters: torch.Tensor, statistics: torch.Tensor, config: MomentumSGDConfig):
         self.parameters = parameters
@@ -68,10 +80,45 @@ class MomentumSGD:
         self.parameters.add_(self.m, alpha=-lr)
 
 
+class Adam:
+    """Adam (Kingma & Ba 2015), not in the paper, with no locks; what fast A3C implementations use.
+
+        t <- t + 1
+        m = beta1 * m + (1 - beta1) * d(theta)
+        v = beta2 * v + (1 - beta2) * d(theta)^2
+        theta <- theta - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+
+    `statistics` holds m, v and the step count t, one vector: shared by all workers (as the shared
+    Adam of well-known PyTorch A3C implementations) or a worker's own.
+    """
+
+    config_schema = AdamConfig
+
+    @staticmethod
+    def statistics_size(parameters: int) -> int:
+        return 2 * parameters + 1  # m, v, t
+
+    def __init__(self, parameters: torch.Tensor, statistics: torch.Tensor, config: AdamConfig):
+        n = parameters.numel()
+        self.parameters = parameters
+        self.m, self.v, self.t = statistics[:n], statistics[n : 2 * n], statistics[2 * n :]
+        self.beta1, self.beta2, self.eps = config.beta1, config.beta2, config.eps
+        self._denominator = torch.empty_like(parameters)
+
+    def step(self, gradient: torch.Tensor, lr: float) -> None:
+        self.t.add_(1.0)
+        t = float(self.t)
+        self.m.mul_(self.beta1).add_(gradient, alpha=1.0 - self.beta1)
+        self.v.mul_(self.beta2).addcmul_(gradient, gradient, value=1.0 - self.beta2)
+        torch.div(self.v, 1.0 - self.beta2**t, out=self._denominator).sqrt_().add_(self.eps)
+        self.parameters.addcdiv_(self.m, self._denominator, value=-lr / (1.0 - self.beta1**t))
+
+
 # By `optimizer.name`; each class names its config schema as `config_schema`.
 OPTIMIZERS: dict[str, type] = {
     "rmsprop": RMSProp,
     "momentum_sgd": MomentumSGD,
+    "adam": Adam,
 }
 
 

@@ -54,12 +54,12 @@ class SharedState:
         """With `workers`, per-worker statistics get one shared row each (see `make_optimizer`)."""
         parameters = parameters_to_vector(network.parameters()).detach().clone().share_memory_()
         shared_statistics = optimizer.shared_statistics
+        size = OPTIMIZERS[optimizer.name].statistics_size(parameters.numel())
         return cls(
             parameters=parameters,
             target_parameters=parameters.clone().share_memory_() if target_network else None,
-            statistics=torch.zeros_like(parameters).share_memory_() if shared_statistics else None,
-            worker_statistics=None if shared_statistics or not workers else
-            torch.zeros(workers, parameters.numel()).share_memory_(),
+            statistics=torch.zeros(size).share_memory_() if shared_statistics else None,
+            worker_statistics=None if shared_statistics or not workers else torch.zeros(workers, size).share_memory_(),
             frames=context.Value("q", 0),
             start=context.Event(),
             start_time=context.Value("d", 0.0),
@@ -86,7 +86,7 @@ class SharedState:
         elif self.worker_statistics is not None and rank is not None:
             statistics = self.worker_statistics[rank]
         else:
-            statistics = torch.zeros_like(self.parameters)
+            statistics = torch.zeros(OPTIMIZERS[config.name].statistics_size(self.parameters.numel()))
         return OPTIMIZERS[config.name](self.parameters, statistics, config)
 
 

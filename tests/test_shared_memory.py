@@ -1,5 +1,6 @@
 """The shared-memory plumbing, with real processes: every gradient reaches theta exactly once,
-RMSProp's statistics g are shared, and the local copy's gradients live where the optimizer reads them."""
+RMSProp's statistics g (and Adam's m, v, t) are shared, and the local copy's gradients live where the
+optimizer reads them."""
 
 import time
 
@@ -8,7 +9,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from asyncbench.optimizers import MomentumSGDConfig, RMSPropConfig
+from asyncbench.optimizers import AdamConfig, MomentumSGDConfig, RMSPropConfig
 from asyncbench.shared import LocalNetwork, SharedState
 
 LR, ALPHA, EPS = 0.1, 0.9, 0.01
@@ -30,6 +31,10 @@ def rmsprop(shared_statistics):
 
 
 MOMENTUM_SGD = MomentumSGDConfig(name="momentum_sgd", shared_statistics=False, alpha=ALPHA)
+
+
+def adam(shared_statistics):
+    return AdamConfig(name="adam", shared_statistics=shared_statistics, beta1=0.8, beta2=0.9, eps=EPS)
 
 
 def take_turns(rank, shared, config, turn):
@@ -64,6 +69,19 @@ def expected_trajectory(config):
                 s.mul_(ALPHA).add_((1 - ALPHA) * gradient)
                 theta = theta - LR * s
     return theta, statistics[0]
+
+
+def expected_adam_trajectory(config):
+    """torch.optim.Adam applied in the order the workers took turns: one instance (one m, v and t)
+    for shared statistics, one per worker otherwise."""
+    theta = nn.Parameter(torch.zeros(3))
+    optimizers = [torch.optim.Adam([theta], lr=LR, betas=(config.beta1, config.beta2), eps=config.eps)
+                  for _ in range(1 if config.shared_statistics else 2)]
+    for k in range(UPDATES):
+        for rank in (0, 1):
+            theta.grad = theta.detach() - torch.tensor(TARGETS[rank][k])
+            optimizers[0 if config.shared_statistics else rank].step()
+    return theta.detach()
 
 
 def run_two_workers(config):
@@ -120,3 +138,13 @@ def test_the_target_network_reads_theta_minus_and_only_theta_minus():
     shared.target_parameters.copy_(shared.parameters)  # theta- <- theta
     assert target.theta.tolist() == [5.0, 5.0, 5.0]
     assert not target.theta.requires_grad
+
+
+@pytest.mark.parametrize("shared_statistics", [True, False], ids=["shared", "per_worker"])
+def test_adam_matches_torch_adam_with_shared_or_per_worker_moments(shared_statistics):
+    shared = run_two_workers(adam(shared_statistics))
+    theta = expected_adam_trajectory(adam(shared_statistics))
+    assert shared.parameters.tolist() == pytest.approx(theta.tolist(), abs=1e-5)
+    assert not torch.allclose(theta, expected_adam_trajectory(adam(not shared_statistics)), atol=1e-3)
+    if shared_statistics:
+        assert shared.statistics[-1] == 2 * UPDATES  # t counts both workers' steps
