@@ -25,7 +25,7 @@ from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
 from asyncbench.envs import make_env
 from asyncbench.shared import SharedState
-from asyncbench.worker import WorkerFailed, build_network, worker_seed
+from asyncbench.worker import WorkerFailed, build_network, prepare_torch, worker_seed
 
 EVALUATOR_RANK = -1  # how the evaluator names itself in records shared with the workers
 
@@ -87,7 +87,7 @@ def play_episode(env: Any, choose: Callable[[torch.Tensor], int], pace: Callable
 
 def run_evaluator(config: Config, shared: SharedState, records: Any) -> None:
     """Entry point of the evaluator process."""
-    torch.set_num_threads(1)
+    prepare_torch()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _evaluate(config, shared, records)
