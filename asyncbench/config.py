@@ -93,8 +93,9 @@ class AtariConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = checked(one_of("mlp", "small", "nature"))
-    hidden_sizes: list[int] = field(default_factory=list)
+    name: str = checked(one_of("mlp", "small", "nature", "universe"))
+    hidden_sizes: list[int] = field(default_factory=list)  # mlp only
+    input_normalization: str = field(default="scale", metadata={"check": one_of("scale", "standardize")})  # frames only
 
 
 @dataclass
@@ -113,6 +114,7 @@ class EvaluationConfig:
     policy: str = checked(one_of("sampled", "greedy", "epsilon"))
     epsilon: float = checked(between(0.0, 1.0))
     cpu_share: float = checked(Check(lambda v: 0 < v <= 1, "a number in (0, 1]"))
+    stop_score: Optional[float] = None
     final: bool = MISSING
     final_timeout_seconds: float = checked(above(0.0))
     seed_offset: int = checked(at_least(0, "an integer"))
@@ -149,6 +151,7 @@ class Config:
     t_max: int = checked(at_least(1, "an integer"))
     seed: int = checked(at_least(0, "an integer"))
     lr: float = checked(above(0.0))
+    lr_schedule: str = checked(one_of("linear", "constant"))
     gamma: float = checked(between(0.0, 1.0))
     max_grad_norm: Optional[float] = field(default=None, metadata={"check": above(0.0)})
     frames: int = checked(at_least(1, "an integer"))
@@ -262,7 +265,7 @@ def check_compatible(config: Config) -> None:
         _check_observed_indices(config.game)
     if pixels and config.model.name == "mlp":
         raise ConfigError(
-            f"model=mlp does not fit game={config.game.name} (84x84 frames): expected model=small or model=nature"
+            f"model=mlp does not fit game={config.game.name} (frames): expected model=small, nature or universe"
         )
     if not pixels and config.model.name != "mlp":
         raise ConfigError(

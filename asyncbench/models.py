@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 
@@ -27,54 +25,77 @@ class MLP(nn.Module):
         return self.layers(observations.float())
 
 
-class SmallAtariNet(nn.Module):
-    """Mnih et al. 2013, used by the paper for its Atari-subset experiments (S8).
+class PixelBody(nn.Module):
+    """Convolutions over uint8 frames, then optional fully connected layers.
 
-    conv 16 8x8 stride 4, conv 32 4x4 stride 2, fc 256, all ReLU; input uint8 frames scaled to [0, 1].
+    `input_normalization` says how frames become the first layer's input: "scale" divides by 255
+    (Mnih et al.); "standardize" subtracts each observation's mean and divides by its standard
+    deviation, so that the few pixels that move (ball, paddles) stand out from a static background
+    as strongly as the running normalisation of fast A3C implementations makes them.
     """
 
-    def __init__(self, observation_shape: tuple[int, ...], hidden_sizes: list[int]):
+    def __init__(self, observation_shape: tuple[int, ...], convolutions: list[nn.Module], fc_units: int | None,
+                 input_normalization: str):
         super().__init__()
-        self.convolutions = nn.Sequential(
-            nn.Conv2d(observation_shape[0], 16, kernel_size=8, stride=4), nn.ReLU(),
-            nn.Conv2d(16, 32, kernel_size=4, stride=2), nn.ReLU(),
-            nn.Flatten(),
-        )
-        self._add_fc(observation_shape, 256)
-
-    def _add_fc(self, observation_shape: tuple[int, ...], units: int) -> None:
+        self.input_normalization = input_normalization
+        self.convolutions = nn.Sequential(*convolutions, nn.Flatten())
         with torch.no_grad():
-            flat = self.convolutions(torch.zeros(1, *observation_shape)).shape[1]
-        self.fc = nn.Sequential(nn.Linear(flat, units), nn.ReLU())
-        self.out_features = units
+            self.out_features = self.convolutions(torch.zeros(1, *observation_shape)).shape[1]
+        self.fc = nn.Identity()
+        if fc_units is not None:
+            self.fc = nn.Sequential(nn.Linear(self.out_features, fc_units), nn.ReLU())
+            self.out_features = fc_units
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.convolutions(observations.float() / 255.0))
+        pixels = observations.float()
+        if self.input_normalization == "scale":
+            pixels = pixels / 255.0
+        else:
+            mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
+            pixels = (pixels - mean) / (pixels.std(dim=(1, 2, 3), keepdim=True) + 1e-3)
+        return self.fc(self.convolutions(pixels))
 
 
-class NatureAtariNet(SmallAtariNet):
+def small_atari_net(observation_shape: tuple[int, ...], config: ModelConfig) -> PixelBody:
+    """Mnih et al. 2013, used by the paper for its Atari-subset experiments (S8).
+
+    conv 16 8x8 stride 4, conv 32 4x4 stride 2, fc 256, all ReLU.
+    """
+    return PixelBody(observation_shape, [
+        nn.Conv2d(observation_shape[0], 16, kernel_size=8, stride=4), nn.ReLU(),
+        nn.Conv2d(16, 32, kernel_size=4, stride=2), nn.ReLU(),
+    ], 256, config.input_normalization)
+
+
+def nature_atari_net(observation_shape: tuple[int, ...], config: ModelConfig) -> PixelBody:
     """Mnih et al. 2015, used by the paper for its 57-game runs (Section 5.1).
 
     conv 32 8x8 stride 4, conv 64 4x4 stride 2, conv 64 3x3 stride 1, fc 512, all ReLU.
     """
-
-    def __init__(self, observation_shape: tuple[int, ...], hidden_sizes: list[int]):
-        nn.Module.__init__(self)
-        self.convolutions = nn.Sequential(
-            nn.Conv2d(observation_shape[0], 32, kernel_size=8, stride=4), nn.ReLU(),
-            nn.Conv2d(32, 64, kernel_size=4, stride=2), nn.ReLU(),
-            nn.Conv2d(64, 64, kernel_size=3, stride=1), nn.ReLU(),
-            nn.Flatten(),
-        )
-        self._add_fc(observation_shape, 512)
+    return PixelBody(observation_shape, [
+        nn.Conv2d(observation_shape[0], 32, kernel_size=8, stride=4), nn.ReLU(),
+        nn.Conv2d(32, 64, kernel_size=4, stride=2), nn.ReLU(),
+        nn.Conv2d(64, 64, kernel_size=3, stride=1), nn.ReLU(),
+    ], 512, config.input_normalization)
 
 
-BODIES: dict[str, Callable[[tuple[int, ...], list[int]], nn.Module]] = {
-    "mlp": MLP,
-    "small": SmallAtariNet,
-    "nature": NatureAtariNet,
-}
+def universe_atari_net(observation_shape: tuple[int, ...], config: ModelConfig) -> PixelBody:
+    """The network of OpenAI's universe-starter-agent, which fast PyTorch A3C implementations use on
+    42x42 frames with an LSTM on top (not in the paper; experiment=pong_fast).
+
+    4 x (conv 32 3x3 stride 2 padding 1, ELU), no fully connected layer: at 42x42 the output is
+    32 x 3 x 3 = 288 features, a ninth of the small net's 2,592, from 28k parameters.
+    """
+    layers: list[nn.Module] = []
+    channels = observation_shape[0]
+    for _ in range(4):
+        layers += [nn.Conv2d(channels, 32, kernel_size=3, stride=2, padding=1), nn.ELU()]
+        channels = 32
+    return PixelBody(observation_shape, layers, None, config.input_normalization)
 
 
 def build_body(config: ModelConfig, observation_shape: tuple[int, ...]) -> nn.Module:
-    return BODIES[config.name](observation_shape, list(config.hidden_sizes))
+    if config.name == "mlp":
+        return MLP(observation_shape, list(config.hidden_sizes))
+    return {"small": small_atari_net, "nature": nature_atari_net, "universe": universe_atari_net}[config.name](
+        observation_shape, config)

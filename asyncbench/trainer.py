@@ -285,9 +285,12 @@ class Supervisor:
         elif isinstance(record, TargetUpdated):
             self.info["target_updates"].append(record.frames)
         elif isinstance(record, EvaluationEpisode):
-            self.evaluation_scores.setdefault((record.frames, record.final), []).append(record.score)
+            scores = self.evaluation_scores.setdefault((record.frames, record.final), [])
+            scores.append(record.score)
             self.evaluations_log.write({"T": record.frames, "wall_seconds": record.wall_seconds, "episode": record.episode,
                                         "score": record.score, "length": record.length, "final": record.final})
+            if not record.final and len(scores) == self.config.evaluation.episodes:
+                self._stop_if_solved(record, sum(scores) / len(scores))
         elif isinstance(record, WorkerReady):
             self.worker_info[record.rank].update(pid=record.pid, torch_threads=record.torch_threads,
                                                  omp_num_threads=record.omp_num_threads, cores=record.cores,
@@ -295,6 +298,18 @@ class Supervisor:
         elif isinstance(record, WorkerFailed):
             self.worker_info[record.rank]["error"] = record.error
             log.error("%s failed:\n%s", _name(record.rank), record.error)
+
+    def _stop_if_solved(self, record: EvaluationEpisode, mean_score: float) -> None:
+        """End training once a periodic evaluation's mean score reaches `evaluation.stop_score`."""
+        target = self.config.evaluation.stop_score
+        if target is None or mean_score < target or "stop_score_reached" in self.info["summary"]:
+            return
+        # When it was known: the snapshot's T, and the wall-clock time its evaluation's last episode ended.
+        self.info["summary"]["stop_score_reached"] = {"T": record.frames, "wall_seconds": round(record.wall_seconds, 3),
+                                                      "mean_score": mean_score}
+        log.info("evaluation at T %s scored %.1f >= evaluation.stop_score %g: stopping",
+                 f"{record.frames:,}", mean_score, target)
+        self.shared.stop.set()
 
     def _check_workers(self) -> None:
         """Restart an actor-learner that has exited before the run was told to stop, while restarts are

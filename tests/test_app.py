@@ -158,6 +158,21 @@ def test_the_wall_clock_budget_stops_a_run(tmp_path):
     assert info["summary"]["frames"] < 1_000_000_000
 
 
+def test_training_stops_at_the_first_evaluation_that_reaches_the_stop_score(tmp_path):
+    done = run_app("frames=1000000000", "max_seconds=120", "evaluation.interval_frames=4000", "evaluation.episodes=3",
+                   "evaluation.stop_score=60", "evaluation.final=false", *QUICK, f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    info, _, _ = read_run(tmp_path)
+    means = {}
+    for row in read_csv(tmp_path / "evaluations.csv"):
+        means.setdefault(int(row["T"]), []).append(float(row["score"]))
+    complete = {T: sum(scores) / len(scores) for T, scores in means.items() if len(scores) == 3}
+    reached = info["summary"]["stop_score_reached"]
+    assert reached["mean_score"] >= 60 and reached["mean_score"] == pytest.approx(complete[reached["T"]])
+    assert all(mean < 60 for T, mean in complete.items() if T < reached["T"])  # the first to reach it
+    assert info["status"] == "completed" and info["summary"]["wall_seconds"] < 120  # it, not the budget, ended the run
+
+
 def test_a_killed_worker_is_restarted_while_restarts_are_left(tmp_path):
     process, pids = start_app(tmp_path, "threads=2", "worker_restarts=1", "progress_interval_seconds=0.5")
     killed_at = time.monotonic()

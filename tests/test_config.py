@@ -17,7 +17,30 @@ def test_every_yaml_file_composes_into_its_schema(group):
             overrides.append("game=pong")
         config = load_config(overrides)
         if group in ("algorithm", "game", "model", "optimizer"):
-            assert getattr(config, group).name in (path.stem, "rmsprop")  # both RMSProp files name rmsprop
+            assert path.stem.endswith(getattr(config, group).name)  # shared_rmsprop names rmsprop, shared_adam adam
+
+
+def test_the_universe_network_sees_a_42x42_frame_through_288_features():
+    import torch
+
+    from asyncbench.models import build_body
+
+    config = load_config(["game=pong", "model=universe", "atari.screen_size=42", "atari.frame_stack=1"])
+    body = build_body(config.model, (1, 42, 42))
+    # 42 -> 21 -> 11 -> 6 -> 3 (3x3 kernels, stride 2, padding 1): 32 channels x 3 x 3.
+    assert body.out_features == 288
+    assert body(torch.zeros(5, 1, 42, 42, dtype=torch.uint8)).shape == (5, 288)
+    # Conv 1: 32 x (1 x 3 x 3) + 32 biases; convs 2-4: 32 x (32 x 3 x 3) + 32 each.
+    assert sum(p.numel() for p in body.parameters()) == 320 + 3 * 9248
+
+
+def test_the_learning_rate_is_annealed_linearly_to_zero_or_held_constant():
+    from asyncbench.worker import annealed_lr
+
+    linear = load_config(["lr=0.001", "frames=1000"])
+    assert [annealed_lr(linear, T) for T in (0, 250, 1000, 2000)] == pytest.approx([1e-3, 7.5e-4, 0.0, 0.0])
+    constant = load_config(["lr=0.001", "frames=1000", "lr_schedule=constant"])
+    assert [annealed_lr(constant, T) for T in (0, 250, 1000)] == pytest.approx([1e-3, 1e-3, 1e-3])
 
 
 def test_log_uniform_draws_are_reproducible_and_log_uniform():
