@@ -23,7 +23,9 @@ import seaborn as sns  # noqa: E402
 
 from analysis import paper  # noqa: E402
 from analysis.loading import Results  # noqa: E402
-from analysis.statistics import best_k_runs, curves_on_grid, smoothed_returns  # noqa: E402
+from analysis.statistics import best_k_runs, curves_on_grid, evaluation_means, smoothed_returns  # noqa: E402
+from analysis.tables import MILESTONES  # noqa: E402
+from asyncbench.atari import catalogue  # noqa: E402
 
 CURVE_WINDOW = 100  # episodes per point of a training curve, as progress.csv's return_mean_100
 FORMATS = ("png", "svg")
@@ -116,6 +118,36 @@ def _scaling(results: Results) -> plt.Figure:
     return figure
 
 
+def _evaluation_curves(results: Results) -> plt.Figure:
+    """Each run's evaluation means against frames and against wall-clock minutes, one row per game; runs
+    coloured by results root when there are several (e.g. a fast preset beside the paper's settings), by
+    algorithm otherwise. Random and human no-op baselines and the game's milestones are drawn across."""
+    hue = "root" if results.runs["root"].nunique() > 1 else "algorithm"
+    means = evaluation_means(results.runs, results.evaluations).merge(
+        results.runs[["run", "game", hue]], on="run")
+    means = means.assign(M_frames=means["T"] / 1e6, minutes=means["wall_seconds"] / 60)
+    games = sorted(means["game"].unique()) or ["(no evaluations)"]
+    figure, axes = plt.subplots(len(games), 2, figsize=(11, 3.4 * len(games)), squeeze=False)
+    for (by_frames, by_time), game in zip(axes, games):
+        data = means[means["game"] == game]
+        for axis, x, label in ((by_frames, "M_frames", "frames (millions; the paper's epoch is 4M)"),
+                               (by_time, "minutes", "wall-clock (minutes after start-up)")):
+            if len(data):
+                sns.lineplot(data=data, x=x, y="score", hue=hue, units="run", estimator=None, marker="o",
+                             markersize=3, lw=1, ax=axis)
+            for milestone in MILESTONES.get(game, ()):
+                axis.axhline(milestone, color="grey", lw=0.6, ls=":")
+            if game in catalogue():
+                scores = catalogue()[game].scores
+                axis.axhline(scores["random_noop"], color="black", lw=0.8, ls="--", label="random (no-op starts)")
+                axis.axhline(scores["human_noop"], color="tab:red", lw=0.8, ls="--", label="human (no-op starts)")
+            axis.set(title=game, xlabel=label, ylabel="evaluation mean score")
+            if axis.get_legend_handles_labels()[0]:
+                axis.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
 FIGURES = {
     "figure1": Figure("Figure 1: score against training time, per method",
                       "Mean training return (last 100 episodes) against wall-clock hours after start-up, for the "
@@ -133,6 +165,11 @@ FIGURES = {
     "figure_s5": Figure("Figure S5: final score against model rank, per optimizer",
                         "Runs sorted by final score, best first; a flatter curve is a more robust optimizer.",
                         _final_score_vs_rank),
+    "evaluations": Figure("Evaluation score against frames and against wall-clock, per run",
+                          "The evaluator's mean score (no-op starts) of each periodic evaluation, one line per run; "
+                          "dotted: the game's milestones (Pong: -10, 0, +18). The paper shows Pong only as curves "
+                          "(Figures 1, 3, 4) and publishes no numbers for them.",
+                          _evaluation_curves),
     "scaling": Figure("Scaling: frames/s against threads",
                       "Dashed: ideal linear scaling from the fewest threads; dotted: the paper's Table 2 speedups "
                       "(time to a score, not frames/s) applied to this machine's 1-thread rate.",

@@ -48,7 +48,8 @@ class Results:
     """The runs under some results roots, one tidy table per kind of record.
 
     Attributes:
-        runs: one row per run: `run` (its id), `path`, every setting in SETTING_COLUMNS and any other
+        runs: one row per run: `run` (its id), `path`, `root` (the name of the results root it was found
+            under: with several roots, what tells them apart), every setting in SETTING_COLUMNS and any other
             setting that varies across the runs, the host facts, the run's summary and `final_score`.
         episodes, evaluations, progress: one row per training episode, evaluation episode and progress
             sample, each with the run's `run` id and setting columns.
@@ -126,7 +127,8 @@ def load_results(roots: Iterable[Path | str], progress: Callable[[int, int], Non
         raise NoRuns(f"none of the {len(run_dirs)} runs under {', '.join(map(str, roots))} can be analysed")
 
     settings_rows = [infos[i]["settings"] for i in kept]
-    runs = pd.concat([pd.DataFrame({"run": [ids[i] for i in kept], "path": [str(run_dirs[i]) for i in kept]}),
+    runs = pd.concat([pd.DataFrame({"run": [ids[i] for i in kept], "path": [str(run_dirs[i]) for i in kept],
+                                    "root": [_root_of(run_dirs[i], roots).name for i in kept]}),
                       pd.DataFrame(settings_rows), _facts_table([infos[i] for i in kept])], axis=1)
     varying = _varying_settings(runs, list(dict.fromkeys(key for row in settings_rows for key in row)))
     run_ids = pd.Series(ids)
@@ -148,10 +150,14 @@ def _run_ids(run_dirs: list[Path], roots: list[Path]) -> list[str]:
     """Each run's path relative to its root (prefixed with the root's name when there are several roots)."""
     ids = []
     for run_dir in run_dirs:
-        root = next(root for root in roots if run_dir == root or root in run_dir.parents)
+        root = _root_of(run_dir, roots)
         relative = run_dir.relative_to(root).as_posix()
         ids.append(f"{root.name}/{relative}" if len(roots) > 1 else relative if relative != "." else run_dir.name)
     return ids
+
+
+def _root_of(run_dir: Path, roots: list[Path]) -> Path:
+    return next(root for root in roots if run_dir == root or root in run_dir.parents)
 
 
 def _read_run_json(run_dir: Path) -> dict[str, Any]:

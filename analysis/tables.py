@@ -15,10 +15,13 @@ import pandas as pd
 
 from analysis import paper
 from analysis.loading import Results
-from analysis.statistics import iqm_with_ci, smoothed_returns
+from analysis.statistics import evaluation_means, iqm_with_ci, smoothed_returns
 from asyncbench.atari import catalogue, human_normalized, mean_and_median
 
 SPEEDUP_WINDOW = 100  # episodes in the training-return mean that must reach the reference score, as progress.csv's
+# Evaluation scores whose first crossing the milestones table times, per game. Pong: halfway from -21 to
+# even, even, and +18 (experiment=pong_fast's evaluation.stop_score; 21 is the maximum).
+MILESTONES = {"pong": (-10.0, 0.0, 18.0)}
 
 
 def time_to_reference(results: Results, reference_scores: Mapping[str, float], window: int = SPEEDUP_WINDOW) -> pd.DataFrame:
@@ -60,6 +63,28 @@ def speedup(results: Results, reference_scores: Mapping[str, float], window: int
         summary["paper_speedup"] = [paper.table2_speedup(algorithm, threads)
                                     for algorithm, threads in zip(summary["algorithm"], summary["threads"])]
     return per_game, summary
+
+
+def evaluation_milestones(results: Results, milestones: Mapping[str, tuple[float, ...]] = MILESTONES) -> pd.DataFrame:
+    """Per run of a game with milestones: the frames and wall-clock minutes at which the evaluator's mean
+    score first reached each milestone (blank: never), and the run's best evaluation mean.
+
+    Time is when that evaluation's last episode ended, so it includes the evaluation's own latency.
+    """
+    means = evaluation_means(results.runs, results.evaluations)
+    rows = []
+    for run in results.runs[results.runs["game"].isin(milestones)].itertuples(index=False):
+        run_means = means[means["run"] == run.run].sort_values("T")
+        row = {"root": run.root, "algorithm": run.algorithm, "seed": run.seed, "run": run.run,
+               "evaluations": len(run_means), "best_mean": run_means["score"].max() if len(run_means) else math.nan}
+        for milestone in milestones[run.game]:
+            reached = run_means[run_means["score"] >= milestone]
+            first = reached.iloc[0] if len(reached) else None
+            row[f"M_frames_to_{milestone:+g}"] = first["T"] / 1e6 if first is not None else math.nan
+            row[f"minutes_to_{milestone:+g}"] = first["wall_seconds"] / 60 if first is not None else math.nan
+        row["minutes_trained"] = run.wall_seconds / 60
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def final_scores(results: Results) -> pd.DataFrame:

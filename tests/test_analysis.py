@@ -19,7 +19,7 @@ from analysis.statistics import iqm, iqm_with_ci
 from asyncbench.atari import mean_and_median
 from tests.conftest import ROOT, read_csv, run_app
 
-SWEEP = ("threads=1,2", "seed=0,1", "frames=24000")
+SWEEP = ("threads=1,2", "seed=0,1", "frames=24000", "evaluation.interval_frames=8000")
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +113,25 @@ def test_time_to_reference_on_real_runs_matches_the_episode_files(sweep):
                          if sum(returns[i - window + 1:i + 1]) / window >= reference), None)
         found = times.loc[run_dir.name, "seconds_to_reference"]
         assert found == pytest.approx(expected) if expected is not None else np.isnan(found)
+
+
+def test_evaluation_milestones_on_a_small_case_computed_by_hand():
+    # (T, wall_seconds, score, final) per evaluation episode; evaluation.episodes = 2
+    evaluations = {"r0": [(1_000_000, 60, -21, False), (1_000_000, 70, -19, False),   # mean -20
+                          (2_000_000, 130, -12, False), (2_000_000, 140, -6, False),  # mean -9 at 140 s: -10
+                          (3_000_000, 200, 19, False),                              # cut short: not an evaluation
+                          (3_000_000, 260, 19, True), (3_000_000, 270, 19, True)],  # final: not timed
+                   "r1": [(500_000, 30, 0, False), (500_000, 40, 18, False)]}       # mean 9 at 40 s: -10 and 0
+    runs = pd.DataFrame([{"run": run, "root": "fast", "algorithm": "a3c", "game": "pong", "seed": seed,
+                          "evaluation.episodes": 2, "wall_seconds": 300.0} for seed, run in enumerate(evaluations)])
+    rows = pd.DataFrame([{"run": run, "T": T, "wall_seconds": seconds, "score": score, "final": final}
+                         for run, episodes in evaluations.items() for T, seconds, score, final in episodes])
+    table = tables.evaluation_milestones(Results(runs, pd.DataFrame(), rows, pd.DataFrame(), pd.DataFrame(), [])).set_index("run")
+    assert table.loc["r0", ["M_frames_to_-10", "minutes_to_-10", "best_mean"]].tolist() == [2.0, pytest.approx(140 / 60), -9.0]
+    assert table.loc["r0", ["M_frames_to_+0", "M_frames_to_+18"]].isna().all()
+    assert table.loc["r1", ["M_frames_to_-10", "M_frames_to_+0", "minutes_to_+0"]].tolist() == [0.5, 0.5, pytest.approx(40 / 60)]
+    assert np.isnan(table.loc["r1", "M_frames_to_+18"])
+    assert table["evaluations"].tolist() == [2, 1]
 
 
 def test_iqm_and_its_stratified_bootstrap_interval():
