@@ -89,6 +89,9 @@ class AtariConfig:
     repeat_action_probability: float = checked(between(0.0, 1.0))
     terminal_on_life_loss: bool = MISSING
     clip_rewards: bool = MISSING
+    # Keep only screen rows top..bottom-1 (of 210) before resizing; null keeps the whole screen.
+    crop_rows: Optional[list[int]] = field(default=None, metadata={"check": Check(
+        lambda v: len(v) == 2 and 0 <= v[0] < v[1] <= 210, "[top, bottom] with 0 <= top < bottom <= 210")})
 
 
 @dataclass

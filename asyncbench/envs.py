@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import ale_py
+import cv2
 import gymnasium as gym
+import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
 from asyncbench.config import AtariConfig, GameConfig
 
 gym.register_envs(ale_py)
+SCREEN = (160, 210)  # the Atari 2600 screen, (width, height): AtariPreprocessing leaves it unresized
 
 
 def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
     """A seeded environment; Atari games get Mnih et al. 2015's preprocessing (cited in S8).
 
     Atari: the minimal action set, `frame_skip` repeats of each action with a max over the last
-    two frames, luminance, `screen_size` square, up to `noop_max` no-ops at reset, a stack of
-    `frame_stack` frames and an episode cap of `max_episode_frames` emulator frames. Rewards are
-    left raw here (the learner clips them), so the score an episode reports is the game's own.
+    two frames, luminance, the rows `crop_rows` if set, `screen_size` square, up to `noop_max` no-ops
+    at reset, a stack of `frame_stack` frames and an episode cap of `max_episode_frames` emulator
+    frames. Rewards are left raw here (the learner clips them), so the score an episode reports is
+    the game's own.
     """
     if game.kind == "atari":
         env = gym.make(
@@ -31,11 +35,13 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
             env,
             noop_max=atari.noop_max,
             frame_skip=atari.frame_skip,
-            screen_size=atari.screen_size,
+            screen_size=atari.screen_size if atari.crop_rows is None else SCREEN,
             terminal_on_life_loss=atari.terminal_on_life_loss,
             grayscale_obs=True,
             scale_obs=False,
         )
+        if atari.crop_rows is not None:
+            env = _crop_and_resize(env, list(atari.crop_rows), atari.screen_size)
         env = FrameStackObservation(env, stack_size=atari.frame_stack)
     else:
         env = gym.make(game.env_id)
@@ -44,6 +50,15 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
+
+
+def _crop_and_resize(env: gym.Env, rows: list[int], size: int) -> gym.Env:
+    """Keep screen rows rows[0]..rows[1]-1, then resize to size x size as AtariPreprocessing would (area
+    interpolation): Pong's playfield without its score and borders, as universe-starter-agent's 42x42."""
+    top, bottom = rows
+    space = gym.spaces.Box(0, 255, (size, size), np.uint8)
+    return gym.wrappers.TransformObservation(
+        env, lambda frame: cv2.resize(frame[top:bottom], (size, size), interpolation=cv2.INTER_AREA), space)
 
 
 def _observe_only(env: gym.Env, indices: list[int]) -> gym.Env:

@@ -72,6 +72,8 @@ def test_short_pong_run_on_the_real_rom(tmp_path):
     ("model=small", "model=small does not fit game=cartpole (vector observations): expected model=mlp"),
     ("threads=1000", "evaluation.seed_offset=999 is not allowed with threads=1000: expected an integer >= 1000"),
     ("optimizer.epsilon=0.1", "optimizer.epsilon is not a setting (did you mean optimizer.eps?)"),
+    ("atari.crop_rows=[50,20]", "atari.crop_rows=[50, 20] is not allowed: expected [top, bottom] with 0 <= top < bottom <= 210"),
+    ("model.input_normalization=raw", "model.input_normalization='raw' is not allowed: expected one of scale, standardize"),
 ])
 def test_a_bad_setting_fails_with_one_line_before_anything_starts(tmp_path, override, message):
     done = run_app(override, f"hydra.run.dir={tmp_path}")

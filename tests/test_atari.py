@@ -54,6 +54,21 @@ def test_an_observation_is_the_max_of_the_last_two_of_four_frames_resized_to_84x
     assert not np.array_equal(observation[-1], cv2.resize(frames[3], (84, 84), interpolation=cv2.INTER_AREA))
 
 
+def test_crop_rows_keeps_those_rows_of_the_pooled_frame_before_resizing():
+    """Pong's playfield (rows 34-193) at 42x42, one frame per observation, as experiment=pong_fast sees it."""
+    env, _ = atari_env("pong", "atari.noop_max=0", "atari.crop_rows=[34,194]", "atari.screen_size=42", "atari.frame_stack=1")
+    raw = gym.make("ALE/Pong-v5", frameskip=1, repeat_action_probability=0.0, obs_type="grayscale")
+    env.reset(seed=3)
+    raw.reset(seed=3)
+    for action in np.random.default_rng(0).integers(0, env.action_space.n, size=80):
+        observation, *_ = env.step(int(action))
+        frames = [raw.step(int(action))[0] for _ in range(4)]
+    pooled = np.maximum(frames[2], frames[3])
+    assert observation.shape == (1, 42, 42)
+    assert np.array_equal(observation[0], cv2.resize(pooled[34:194], (42, 42), interpolation=cv2.INTER_AREA))
+    assert not np.array_equal(observation[0], cv2.resize(pooled, (42, 42), interpolation=cv2.INTER_AREA))
+
+
 def test_rewards_are_clipped_for_learning_while_the_raw_score_is_reported():
     env, config = atari_env("space_invaders")  # an invader is worth 5 to 30 points
     actor = Actor(env, seed=0, clip_rewards=config.atari.clip_rewards, reward_scale=config.game.reward_scale)
