@@ -86,7 +86,7 @@ def curves_on_grid(points: pd.DataFrame, x: str, keys: list[str], grid_points: i
     return pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(columns=[x, "score", "run", *keys])
 
 
-def evaluation_means(results_runs: pd.DataFrame, evaluations: pd.DataFrame) -> pd.DataFrame:
+def evaluation_means(runs: pd.DataFrame, evaluations: pd.DataFrame) -> pd.DataFrame:
     """One row per complete periodic evaluation of each run: `T` (the snapshot's frames), `score` (the mean
     over its episodes) and `wall_seconds`, when its last episode ended: when the score was known.
 
@@ -96,5 +96,5 @@ def evaluation_means(results_runs: pd.DataFrame, evaluations: pd.DataFrame) -> p
     means = (periodic.groupby(["run", "T"], observed=True)
              .agg(score=("score", "mean"), episodes=("score", "size"), wall_seconds=("wall_seconds", "max"))
              .reset_index())
-    wanted = means["run"].map(results_runs.set_index("run")["evaluation.episodes"])
+    wanted = means["run"].map(runs.set_index("run")["evaluation.episodes"])
     return means[means["episodes"] >= wanted].reset_index(drop=True)

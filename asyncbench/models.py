@@ -26,7 +26,7 @@ class MLP(nn.Module):
 
 
 class PixelBody(nn.Module):
-    """Convolutions over uint8 frames, then optional fully connected layers.
+    """Convolutions over uint8 frames, then a fully connected layer if `fc_units` is set.
 
     `input_normalization` says how frames become the first layer's input: "scale" divides by 255
     (Mnih et al.); "standardize" subtracts each observation's mean and divides by its standard
