@@ -119,22 +119,34 @@ def _scaling(results: Results) -> plt.Figure:
 
 
 def _evaluation_curves(results: Results) -> plt.Figure:
-    """Each run's evaluation means against frames and against wall-clock minutes, one row per game; runs
-    coloured by results root when there are several (e.g. a fast preset beside the paper's settings), by
-    algorithm otherwise. Random and human no-op baselines and the game's milestones are drawn across."""
-    hue = "root" if results.runs["root"].nunique() > 1 else "algorithm"
-    means = evaluation_means(results.runs, results.evaluations).merge(
-        results.runs[["run", "game", hue]], on="run")
-    means = means.assign(M_frames=means["T"] / 1e6, minutes=means["wall_seconds"] / 60)
-    games = sorted(means["game"].unique()) or ["(no evaluations)"]
+    """Each run's periodic evaluation means (lines) and final evaluation (star) against frames and against
+    wall-clock minutes, one row per game. Runs are coloured by results root when there are several (e.g.
+    a fast preset beside the paper's settings), else each run its own colour up to 10 runs, else by
+    algorithm. Random and human no-op baselines and the game's milestones are drawn across."""
+    hue = "root" if results.runs["root"].nunique() > 1 else "run" if len(results.runs) <= 10 else "algorithm"
+    columns = list(dict.fromkeys(["run", "game", hue]))
+    finals = (results.evaluations[results.evaluations["final"] == True]  # noqa: E712
+              .groupby("run", observed=True).agg(T=("T", "max"), score=("score", "mean"), wall_seconds=("wall_seconds", "max"))
+              .reset_index())
+    curves = {"periodic": evaluation_means(results.runs, results.evaluations), "final": finals}
+    for kind, points in curves.items():
+        points = points.merge(results.runs[columns], on="run")
+        points[hue] = points[hue].astype(str)
+        curves[kind] = points.assign(M_frames=points["T"] / 1e6, minutes=points["wall_seconds"] / 60)
+    hue_order = sorted(results.runs[hue].astype(str).unique())
+    palette = dict(zip(hue_order, sns.color_palette(n_colors=len(hue_order))))
+    games = sorted(set(curves["periodic"]["game"]) | set(curves["final"]["game"])) or ["(no evaluations)"]
     figure, axes = plt.subplots(len(games), 2, figsize=(11, 3.4 * len(games)), squeeze=False)
     for (by_frames, by_time), game in zip(axes, games):
-        data = means[means["game"] == game]
+        periodic, final = (curves[kind][curves[kind]["game"] == game] for kind in ("periodic", "final"))
         for axis, x, label in ((by_frames, "M_frames", "frames (millions; the paper's epoch is 4M)"),
                                (by_time, "minutes", "wall-clock (minutes after start-up)")):
-            if len(data):
-                sns.lineplot(data=data, x=x, y="score", hue=hue, units="run", estimator=None, marker="o",
-                             markersize=3, lw=1, ax=axis)
+            if len(periodic):
+                sns.lineplot(data=periodic, x=x, y="score", hue=hue, hue_order=hue_order, palette=palette, units="run",
+                             estimator=None, marker="o", markersize=3, lw=1, ax=axis)
+            if len(final):
+                sns.scatterplot(data=final, x=x, y="score", hue=hue, hue_order=hue_order, palette=palette, marker="*",
+                                s=140, legend=False, ax=axis)
             for milestone in MILESTONES.get(game, ()):
                 axis.axhline(milestone, color="grey", lw=0.6, ls=":")
             if game in catalogue():
@@ -166,8 +178,8 @@ FIGURES = {
                         "Runs sorted by final score, best first; a flatter curve is a more robust optimizer.",
                         _final_score_vs_rank),
     "evaluations": Figure("Evaluation score against frames and against wall-clock, per run",
-                          "The evaluator's mean score (no-op starts) of each periodic evaluation, one line per run; "
-                          "dotted: the game's milestones (Pong: -10, 0, +18). The paper shows Pong only as curves "
+                          "The evaluator's mean score (no-op starts) of each periodic evaluation, one line per run, and "
+                          "of its final evaluation (star); dotted: the game's milestones (Pong: -10, 0, +18). The paper shows Pong only as curves "
                           "(Figures 1, 3, 4) and publishes no numbers for them.",
                           _evaluation_curves),
     "scaling": Figure("Scaling: frames/s against threads",
