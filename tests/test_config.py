@@ -34,6 +34,20 @@ def test_the_universe_network_sees_a_42x42_frame_through_288_features():
     assert sum(p.numel() for p in body.parameters()) == 320 + 3 * 9248
 
 
+@pytest.mark.parametrize("algorithm", ["a3c", "a3c_lstm"])
+def test_policy_init_scale_gives_each_action_a_weight_row_of_that_norm(algorithm):
+    import torch
+
+    from asyncbench.worker import build_network
+
+    scaled = build_network(load_config([f"algorithm={algorithm}", "algorithm.policy_init_scale=0.01"]), (4,), 2)
+    assert scaled.policy.weight.norm(dim=1).tolist() == pytest.approx([0.01, 0.01])
+    assert scaled.policy.bias.tolist() == [0.0, 0.0]
+    # torch's default, uniform in +-1/sqrt(fan_in) per weight: a row norm near sqrt(1/3) = 0.58.
+    default = build_network(load_config([f"algorithm={algorithm}"]), (4,), 2)
+    assert torch.all(default.policy.weight.norm(dim=1) > 0.3)
+
+
 def test_the_learning_rate_is_annealed_linearly_to_zero_or_held_constant():
     from asyncbench.worker import annealed_lr
 

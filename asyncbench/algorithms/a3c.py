@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -17,16 +18,34 @@ from asyncbench.rollout import Rollout, forward_view_returns
 class A3CConfig(AlgorithmConfig):
     beta: float = checked(at_least(0.0))
     value_loss_coef: float = checked(above(0.0))
+    policy_init_scale: Optional[float] = field(default=None, metadata={"check": above(0.0)})
+
+
+def initialise_policy_head(policy: nn.Linear, scale: float | None) -> None:
+    """With a `scale`, give each action's weight row a random direction and norm `scale`, and zero bias.
+
+    universe-starter-agent's normalized-columns initialisation: with scale 0.01 the first policy is
+    almost uniform whatever the features, instead of favouring actions at random (Andrychowicz et al.
+    2021 found a 100x smaller last policy layer among the choices that matter most). None keeps
+    torch's default initialisation, as the paper states none.
+    """
+    if scale is None:
+        return
+    with torch.no_grad():
+        directions = torch.randn_like(policy.weight)
+        policy.weight.copy_(scale * directions / directions.norm(dim=1, keepdim=True))
+        policy.bias.zero_()
 
 
 class ActorCritic(nn.Module):
     """Softmax policy pi(a|s; theta) and linear value V(s; theta_v) sharing every other layer (S8)."""
 
-    def __init__(self, body: nn.Module, n_actions: int):
+    def __init__(self, body: nn.Module, n_actions: int, policy_init_scale: float | None = None):
         super().__init__()
         self.body = body
         self.policy = nn.Linear(body.out_features, n_actions)
         self.value = nn.Linear(body.out_features, 1)
+        initialise_policy_head(self.policy, policy_init_scale)
 
     def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.body(observations)
@@ -46,7 +65,7 @@ class A3C(Method):
 
     @staticmethod
     def network(config: A3CConfig, body: nn.Module, n_actions: int) -> nn.Module:
-        return ActorCritic(body, n_actions)
+        return ActorCritic(body, n_actions, config.policy_init_scale)
 
     @torch.no_grad()
     def act(self, network: nn.Module, observation: torch.Tensor) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from asyncbench.algorithms.a3c import A3C, A3CConfig
+from asyncbench.algorithms.a3c import A3C, A3CConfig, initialise_policy_head
 from asyncbench.config import at_least, checked
 from asyncbench.rollout import Rollout
 
@@ -29,12 +29,13 @@ class A3CLSTMConfig(A3CConfig):
 class RecurrentActorCritic(nn.Module):
     """The body, an LSTM layer, then the softmax policy and linear value heads (S8)."""
 
-    def __init__(self, body: nn.Module, n_actions: int, cells: int):
+    def __init__(self, body: nn.Module, n_actions: int, cells: int, policy_init_scale: float | None = None):
         super().__init__()
         self.body = body
         self.lstm = nn.LSTM(body.out_features, cells)
         self.policy = nn.Linear(cells, n_actions)
         self.value = nn.Linear(cells, 1)
+        initialise_policy_head(self.policy, policy_init_scale)
 
     def forward(self, observations: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, torch.Tensor, LSTMState]:
         """Feed `observations` in order, as consecutive steps of one episode, starting from `state`.
@@ -68,7 +69,7 @@ class A3CLSTM(A3C):
 
     @staticmethod
     def network(config: A3CLSTMConfig, body: nn.Module, n_actions: int) -> nn.Module:
-        return RecurrentActorCritic(body, n_actions, config.lstm_cells)
+        return RecurrentActorCritic(body, n_actions, config.lstm_cells, config.policy_init_scale)
 
     def start_episode(self) -> None:
         zeros = torch.zeros(1, 1, self.cells)
