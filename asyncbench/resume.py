@@ -10,7 +10,6 @@ searched under `resume.root`, for jobs whose own directory lies under it: a job 
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -36,8 +35,10 @@ class EarlierRun:
 
 
 def run_identity(resolved_config: dict[str, Any]) -> str:
-    """A digest of the resolved config without `OPERATIONAL_SETTINGS`, as run.json stores it."""
-    kept = copy.deepcopy(resolved_config)
+    """A digest of the resolved config without `OPERATIONAL_SETTINGS` and without settings that are null,
+    as run.json stores it: a setting added later with a null default that keeps the earlier behaviour
+    (as `algorithm.policy_init_scale`) leaves the runs made before it the same runs."""
+    kept = _without_nulls(resolved_config)  # new dicts throughout: the pops below leave the argument be
     for setting in OPERATIONAL_SETTINGS:
         *parents, name = setting.split(".")
         node = kept
@@ -45,6 +46,12 @@ def run_identity(resolved_config: dict[str, Any]) -> str:
             node = node.get(parent, {})
         node.pop(name, None)
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _without_nulls(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _without_nulls(value) for key, value in node.items() if value is not None}
+    return node
 
 
 def find_earlier_run(root: Path, resolved_config: dict[str, Any]) -> EarlierRun | None:

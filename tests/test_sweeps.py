@@ -239,6 +239,18 @@ def test_a_workers_random_states_carry_its_streams_into_a_new_process():
     assert next_draws(method, env) == expected
 
 
+def test_runs_made_before_a_setting_with_a_null_default_existed_are_the_same_runs():
+    from asyncbench.resume import run_identity
+
+    before = {"lr": 7e-4, "algorithm": {"name": "a3c", "beta": 0.01}}
+    now = {"lr": 7e-4, "algorithm": {"name": "a3c", "beta": 0.01, "policy_init_scale": None},
+           "resume": {"enabled": True, "root": "elsewhere"}}  # an operational setting: left out too
+    assert run_identity(now) == run_identity(before)
+    assert now["algorithm"]["policy_init_scale"] is None and "resume" in now  # the argument is left as it was
+    scaled = {**now, "algorithm": {**now["algorithm"], "policy_init_scale": 0.01}}
+    assert run_identity(scaled) != run_identity(before)
+
+
 def test_the_same_sweep_directory_again_keeps_what_completed_and_continues_in_place(tmp_path):
     """With a fixed hydra.sweep.dir the jobs' directories are the earlier runs' own: a completed run is
     left as it is (not rerun, not overwritten), an interrupted one continues from its checkpoint there."""
