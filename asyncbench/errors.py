@@ -11,6 +11,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationErr
 
 from asyncbench.config import ConfigError
 from asyncbench.records import describe_os_error
+from asyncbench.resume import RunDirectoryTaken
 from asyncbench.trainer import RunFailed
 
 USAGE_ERROR = 2  # a bad command line or setting: nothing was started
@@ -22,7 +23,7 @@ _TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or
 
 def explain(error: BaseException) -> tuple[str, int]:
     """The one-line message and exit code for `error`; re-raises what is not the user's doing."""
-    if isinstance(error, ConfigError):
+    if isinstance(error, (ConfigError, RunDirectoryTaken)):
         return str(error), USAGE_ERROR
     if isinstance(error, RunFailed):
         return str(error), RUN_ERROR

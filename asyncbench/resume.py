@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 RESUMABLE = ("interrupted", "failed", "running", "starting")  # running/starting: its main process was killed
 
 
+class RunDirectoryTaken(Exception):
+    """The job's directory holds a run of another config, which training there would write over."""
+
+
 @dataclass(frozen=True)
 class EarlierRun:
     run_dir: Path
@@ -48,16 +52,37 @@ def run_identity(resolved_config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def identity_as_stored(resolved_config: dict[str, Any]) -> str:
+    """`run_identity` of a config as run.json stores it (values JSON cannot hold become strings)."""
+    return run_identity(json.loads(json.dumps(resolved_config, default=str)))
+
+
 def _without_nulls(node: Any) -> Any:
     if isinstance(node, dict):
         return {key: _without_nulls(value) for key, value in node.items() if value is not None}
     return node
 
 
+def refuse_a_run_of_another_config(run_dir: Path, resolved_config: dict[str, Any]) -> None:
+    """Raise RunDirectoryTaken if `run_dir` holds a run of another config.
+
+    That happens when a fixed hydra.run.dir or hydra.sweep.dir is used again after a preset or a default
+    changed: the job would then train over, and lose, the run already there.
+    """
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return  # no run there (or no readable one, which resume does not count either)
+    earlier = info.get("config") if isinstance(info, dict) else None
+    if isinstance(earlier, dict) and run_identity(earlier) != identity_as_stored(resolved_config):
+        raise RunDirectoryTaken(f"{run_dir} holds a {info.get('status', 'earlier')} run of another config; "
+                                "choose another hydra.run.dir or hydra.sweep.dir, or move that run away")
+
+
 def find_earlier_run(root: Path, resolved_config: dict[str, Any]) -> EarlierRun | None:
     """The run of the same config under `root` that got furthest: a completed one, else the one whose
     checkpoint has the highest T, else None (nothing to continue)."""
-    identity = run_identity(json.loads(json.dumps(resolved_config, default=str)))  # as run.json stores it
+    identity = identity_as_stored(resolved_config)
     best: EarlierRun | None = None
     for path in root.rglob("run.json"):
         try:
@@ -78,8 +103,9 @@ def find_earlier_run(root: Path, resolved_config: dict[str, Any]) -> EarlierRun 
 def run_job(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Skip, continue or start the job; return its summary (a skipped job's says where it completed).
 
-    Raises what `train` raises.
+    Raises RunDirectoryTaken, and what `train` raises.
     """
+    refuse_a_run_of_another_config(run_dir, resolved_config)
     root = Path(config.resume.root)
     if not config.resume.enabled:
         return train(config, run_dir, resolved_config, overrides)

@@ -275,3 +275,24 @@ def test_the_same_sweep_directory_again_keeps_what_completed_and_continues_in_pl
     assert resumed["summary"]["startup_seconds"] > 0
     episodes_after = (tmp_path / "sweep/1/episodes.csv").read_text()
     assert episodes_after.startswith(episodes_before.rsplit("\n", 2)[0]) and len(episodes_after) > len(episodes_before)
+
+
+def test_a_directory_holding_a_run_of_another_config_is_refused_and_left_as_it_was(tmp_path):
+    """A fixed run or sweep directory used again after the config changed: the new job must not train
+    over the run already there, neither as a single run nor as a job of a sweep."""
+    run_dir = tmp_path / "sweep/0"
+    first = run_app("frames=20000", *QUICK, f"hydra.run.dir={run_dir}", f"resume.root={tmp_path}", timeout=120)
+    assert first.returncode == 0, first.stderr
+    results = ("run.json", "episodes.csv", "progress.csv", "model.pt")
+    before = {name: (run_dir / name).read_bytes() for name in results}
+    refusal = (f"asyncbench: error: {run_dir} holds a completed run of another config; "
+               "choose another hydra.run.dir or hydra.sweep.dir, or move that run away")
+
+    single = run_app("frames=20000", "seed=1", *QUICK, f"hydra.run.dir={run_dir}", f"resume.root={tmp_path}")
+    sweep = run_app("-m", "frames=20000", "seed=1", *QUICK, f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                    "hydra.sweep.subdir=${hydra.job.num}", f"resume.root={tmp_path}")
+
+    for refused in (single, sweep):
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.strip().splitlines()[-1] == refusal
+    assert {name: (run_dir / name).read_bytes() for name in results} == before
