@@ -289,11 +289,14 @@ def _check_observed_indices(game: GameConfig) -> None:
                           f"expected distinct indices in 0..{size - 1}")
 
 
-def load_config(overrides: tuple[str, ...] | list[str] = ()) -> Config:
-    """Compose `conf/config.yaml` with command-line style overrides, as the app does (for tests)."""
+def compose_config(overrides: tuple[str, ...] | list[str] = ()) -> DictConfig:
+    """Compose `conf/config.yaml` with command-line style overrides, as the app does."""
     from hydra import compose, initialize_config_dir
 
     register_schemas()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    return to_config(cfg)
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def load_config(overrides: tuple[str, ...] | list[str] = ()) -> Config:
+    return to_config(compose_config(overrides))

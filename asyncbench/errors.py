@@ -30,12 +30,12 @@ def explain(error: BaseException) -> tuple[str, int]:
     if isinstance(error, MissingConfigException) and error.options is not None:
         group, _, value = error.missing_cfg_file.rpartition("/")
         return f"{group}={value} is not allowed: expected one of {', '.join(error.options)}", USAGE_ERROR
+    cause = error.__cause__ if isinstance(error, HydraException) else error  # OmegaConf's, raised by a merge
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+        return _unknown_key(cause), USAGE_ERROR
+    if isinstance(cause, ValidationError):
+        return _bad_type(cause), USAGE_ERROR
     if isinstance(error, HydraException):
-        cause = error.__cause__
-        if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
-            return _unknown_key(cause), USAGE_ERROR
-        if isinstance(cause, ValidationError):
-            return _bad_type(cause), USAGE_ERROR
         return " ".join(str(error).split()), USAGE_ERROR
     if isinstance(error, OSError):  # Hydra could not make the output directory: read-only, full disk
         return describe_os_error(error), RUN_ERROR  # (after Hydra's errors: MissingConfigException is an OSError)

@@ -96,28 +96,40 @@ def run_evaluator(config: Config, shared: SharedState, records: Any) -> None:
         raise SystemExit(1)
 
 
+class Player:
+    """The evaluator's side of a game: its environment, a network and the policy `evaluation.policy`,
+    seeded from (seed, `evaluation.seed_offset`), so that the same weights play the same episodes."""
+
+    def __init__(self, config: Config):
+        self.evaluation = config.evaluation
+        seed = worker_seed(config.seed, self.evaluation.seed_offset)
+        torch.manual_seed(seed)
+        self.rng = random.Random(seed)
+        self.env = make_env(config.game, config.atari, seed)
+        self.method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, seed)
+        self.network = build_network(config, self.env.observation_space.shape, int(self.env.action_space.n))
+
+    def choose(self, observation: torch.Tensor) -> int:
+        if self.evaluation.policy == "epsilon" and self.rng.random() < self.evaluation.epsilon:
+            return int(self.env.action_space.sample())
+        if self.evaluation.policy == "sampled":
+            return self.method.act(self.network, observation)
+        return self.method.greedy_action(self.network, observation)
+
+    def play(self, pace: Callable[[], None]) -> tuple[float, int]:
+        self.method.start_episode()
+        return play_episode(self.env, self.choose, pace)
+
+
 def _evaluate(config: Config, shared: SharedState, records: Any) -> None:
     evaluation = config.evaluation
-    seed = worker_seed(config.seed, evaluation.seed_offset)
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    env = make_env(config.game, config.atari, seed)
-    method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, seed)
-    network = build_network(config, env.observation_space.shape, int(env.action_space.n))
-
-    def choose(observation: torch.Tensor) -> int:
-        if evaluation.policy == "epsilon" and rng.random() < evaluation.epsilon:
-            return int(env.action_space.sample())
-        if evaluation.policy == "sampled":
-            return method.act(network, observation)
-        return method.greedy_action(network, observation)
+    player = Player(config)
 
     def evaluate(final: bool, pace: Callable[[], None]) -> None:
         frames = shared.frames.value
-        vector_to_parameters(shared.parameters.clone(), network.parameters())  # the snapshot
+        vector_to_parameters(shared.parameters.clone(), player.network.parameters())  # the snapshot
         for episode in range(evaluation.episodes):
-            method.start_episode()
-            score, length = play_episode(env, choose, pace)
+            score, length = player.play(pace)
             records.put(EvaluationEpisode(frames, time.monotonic() - shared.start_time.value, episode, score,
                                           length, final))
 

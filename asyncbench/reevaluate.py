@@ -1,0 +1,86 @@
+"""`python -m asyncbench.reevaluate RUN_DIR [evaluation.policy=greedy ...]`: play a finished run's final
+weights (its `model.pt`) again, under the evaluation protocol it ran with or under another.
+
+Scores depend on the protocol as much as on the weights (Pong's sampled and greedy policies differ by
+several points; the paper never says which it used), so a result can be checked under each without
+training again. Only the protocol may change: `evaluation.*` and the Atari settings that act on the
+emulator rather than on what the network sees. Everything else comes from the run's own `run.json`,
+so the network is rebuilt as it was trained. With the run's own settings, the episodes are those of
+its final evaluation when it made no periodic ones (the evaluator's seeds are the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from asyncbench.config import Config, ConfigError, compose_config, to_config
+from asyncbench.errors import explain
+from asyncbench.evaluator import Player
+from asyncbench.worker import prepare_torch
+
+PROTOCOL_SETTINGS = ("evaluation.", "atari.noop_max=", "atari.repeat_action_probability=",
+                     "atari.max_episode_frames=")
+
+
+def config_of_run(run_dir: Path, protocol: list[str]) -> Config:
+    """The run's resolved config (from its run.json), with the `protocol` overrides applied."""
+    for override in protocol:
+        if not override.startswith(PROTOCOL_SETTINGS) or "=" not in override:
+            raise ConfigError(f"{override} cannot change: the weights were trained with the run's settings; "
+                              f"expected evaluation.KEY=VALUE, atari.noop_max, atari.repeat_action_probability "
+                              f"or atari.max_episode_frames")
+    path = run_dir / "run.json"
+    try:
+        info = json.loads(path.read_text())
+        run_config, run_overrides = info["config"], info["overrides"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ConfigError(f"{path} is not a run's run.json ({type(error).__name__}: {error}): "
+                          f"expected the directory of a run") from error
+    # Composing the run's own overrides types each group (algorithm, optimizer) by its schema; the
+    # run's resolved values then replace today's defaults, which may have changed since.
+    cfg = OmegaConf.merge(compose_config(run_overrides), run_config, OmegaConf.from_dotlist(protocol))
+    return to_config(cfg)
+
+
+def reevaluate(run_dir: Path, protocol: list[str]) -> list[float]:
+    """Play `evaluation.episodes` episodes with the run's final weights; print each, return the scores."""
+    config = config_of_run(run_dir, protocol)
+    prepare_torch()
+    player = Player(config)
+    player.network.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True))
+    evaluation = config.evaluation
+    scores = []
+    for episode in range(evaluation.episodes):
+        score, length = player.play(pace=lambda: None)
+        scores.append(score)
+        print(f"episode {episode + 1}/{evaluation.episodes}: score {score:g}, {length:,} steps", flush=True)
+    changes = f"changed: {' '.join(protocol)}" if protocol else "the run's own protocol"
+    print(f"{run_dir}: mean {statistics.mean(scores):.2f} over {len(scores)} episodes, "
+          f"policy {evaluation.policy} ({changes})")
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m asyncbench.reevaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path, help="a run's directory: its run.json and model.pt")
+    parser.add_argument("protocol", nargs="*", help="evaluation.KEY=VALUE (or atari.noop_max=...) overrides")
+    arguments = parser.parse_args()
+    try:
+        reevaluate(arguments.run_dir, arguments.protocol)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:
+        message, code = explain(error)
+        print(f"asyncbench.reevaluate: error: {message}", file=sys.stderr)
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
