@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import statistics
 import sys
 from pathlib import Path
@@ -54,7 +55,11 @@ def reevaluate(run_dir: Path, protocol: list[str]) -> list[float]:
     config = config_of_run(run_dir, protocol)
     prepare_torch()
     player = Player(config)
-    player.network.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True))
+    weights = run_dir / "model.pt"
+    try:
+        player.network.load_state_dict(torch.load(weights, weights_only=True))
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise ConfigError(f"{weights} is not this run's network ({' '.join(str(error).split()).split('. ')[0]})") from error
     evaluation = config.evaluation
     scores = []
     for episode in range(evaluation.episodes):

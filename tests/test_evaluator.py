@@ -1,6 +1,7 @@
 """The evaluator's throttle holds it to its CPU share; a finished run's weights can be evaluated again."""
 
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,6 +65,14 @@ def test_a_bad_protocol_is_refused_in_one_line(finished_run, protocol, message):
     done = reevaluate(finished_run, *protocol)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+def test_a_corrupt_model_file_is_refused_in_one_line(finished_run, tmp_path):
+    shutil.copy(finished_run / "run.json", tmp_path / "run.json")
+    (tmp_path / "model.pt").write_bytes((finished_run / "model.pt").read_bytes()[:100])
+    done = reevaluate(tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert f"{tmp_path}/model.pt is not this run's network" in done.stderr
 
 
 def test_a_directory_without_a_run_is_refused_in_one_line(tmp_path):
