@@ -13,7 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from asyncbench.config import CONF_DIR, ConfigError, register_schemas, to_config
-from asyncbench.errors import explain
+from asyncbench.errors import exit_with
 from asyncbench.records import write_json_atomically
 from asyncbench.resume import run_job
 from asyncbench.sweeps import started_sweep, summarize
@@ -82,12 +82,6 @@ def report_sweep() -> int:
     for line in lines:
         print(f"asyncbench: {line}", file=sys.stderr)
     return failed
-
-
-def exit_with(error: BaseException) -> None:
-    message, code = explain(error)
-    print(f"asyncbench: error: {message}", file=sys.stderr)
-    sys.exit(code)
 
 
 if __name__ == "__main__":

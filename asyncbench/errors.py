@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
@@ -40,6 +41,13 @@ def explain(error: BaseException) -> tuple[str, int]:
     if isinstance(error, OSError):  # Hydra could not make the output directory: read-only, full disk
         return describe_os_error(error), RUN_ERROR  # (after Hydra's errors: MissingConfigException is an OSError)
     raise error
+
+
+def exit_with(error: BaseException, program: str = "asyncbench") -> None:
+    """Print `error` as one line, `PROGRAM: error: ...`, and exit with its code."""
+    message, code = explain(error)
+    print(f"{program}: error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 def _unknown_key(cause: ConfigKeyError) -> str:

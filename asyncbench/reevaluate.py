@@ -22,7 +22,7 @@ import torch
 from omegaconf import OmegaConf
 
 from asyncbench.config import Config, ConfigError, compose_config, to_config
-from asyncbench.errors import explain
+from asyncbench.errors import exit_with
 from asyncbench.evaluator import Player
 from asyncbench.worker import prepare_torch
 
@@ -82,9 +82,7 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:
-        message, code = explain(error)
-        print(f"asyncbench.reevaluate: error: {message}", file=sys.stderr)
-        sys.exit(code)
+        exit_with(error, program="asyncbench.reevaluate")
 
 
 if __name__ == "__main__":
