@@ -12,6 +12,7 @@ only sticky actions use); Hogwild updates make a run nondeterministic anyway.
 
 from __future__ import annotations
 
+import io
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,15 @@ from asyncbench.records import write_atomically
 from asyncbench.shared import SharedState
 
 CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def save_torch_atomically(state: dict[str, Any], path: Path) -> None:
+    """torch.save `state` to `path` atomically. Serialised in memory first: torch's zip writer turns a
+    full disk into a RuntimeError ("unexpected pos ...") that hides the OSError, so only plain writes
+    may touch the file."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomically(path, lambda file: file.write(buffer.getbuffer()))
 
 
 @dataclass
@@ -77,7 +87,7 @@ class Checkpoint:
         random.setstate(self.rng["python"])
 
     def save(self, run_dir: Path) -> None:
-        write_atomically(run_dir / CHECKPOINT_NAME, lambda file: torch.save(asdict(self), file))
+        save_torch_atomically(asdict(self), run_dir / CHECKPOINT_NAME)
 
     @classmethod
     def load(cls, path: Path) -> "Checkpoint":

@@ -25,7 +25,7 @@ from torch.nn.utils import vector_to_parameters
 
 from asyncbench import provenance
 from asyncbench.algorithms import ALGORITHMS
-from asyncbench.checkpoint import CHECKPOINT_NAME, Checkpoint
+from asyncbench.checkpoint import CHECKPOINT_NAME, Checkpoint, save_torch_atomically
 from asyncbench.config import Config
 from asyncbench.envs import make_env
 from asyncbench.evaluator import EVALUATOR_RANK, EvaluationEpisode, run_evaluator
@@ -35,7 +35,6 @@ from asyncbench.records import (
     PROGRESS_COLUMNS,
     CsvLog,
     describe_os_error,
-    write_atomically,
     write_json_atomically,
 )
 from asyncbench.shared import SharedState
@@ -113,16 +112,12 @@ def _train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overr
         if on_main_thread:
             signal.signal(signal.SIGTERM, previous_sigterm)
     vector_to_parameters(shared.parameters, network.parameters())
-    _save_atomically(network.state_dict(), run_dir / "model.pt")
+    save_torch_atomically(network.state_dict(), run_dir / "model.pt")
     return summary
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
     raise Interrupted()
-
-
-def _save_atomically(state: dict[str, Any], path: Path) -> None:
-    write_atomically(path, lambda file: torch.save(state, file))
 
 
 class Supervisor:

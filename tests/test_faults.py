@@ -9,8 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
-from asyncbench.checkpoint import CHECKPOINT_NAME, Checkpoint
+from asyncbench.checkpoint import CHECKPOINT_NAME, Checkpoint, save_torch_atomically
 from conftest import read_csv, run_app
 from test_app import alive
 
@@ -67,3 +68,17 @@ def test_a_read_only_results_directory_fails_with_one_line(mount_tmpfs, mode):
     assert done.returncode == 1
     assert done.stderr.splitlines() == [f"asyncbench: error: Read-only file system: {results / mode}"]
     assert not list(Path(results).iterdir())
+
+
+def test_a_weights_file_that_does_not_fit_fails_as_a_full_disk_and_keeps_the_old_file(mount_tmpfs):
+    # torch.save straight into a file turns ENOSPC into a RuntimeError from its zip writer; the run
+    # must see the OSError, to stop with "No space left on device: <file>".
+    directory = mount_tmpfs("size=64k")
+    path = directory / "model.pt"
+    save_torch_atomically({"small": torch.zeros(8)}, path)
+    with pytest.raises(OSError) as raised:
+        save_torch_atomically({"large": torch.zeros(64 * 1024)}, path)  # 256 KiB
+
+    assert raised.value.strerror == "No space left on device" and raised.value.filename == str(path)
+    assert torch.load(path, weights_only=True)["small"].shape == (8,)
+    assert [file.name for file in directory.iterdir()] == ["model.pt"]
