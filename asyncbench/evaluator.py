@@ -16,6 +16,7 @@ import signal
 import time
 import traceback
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 import torch
@@ -85,14 +86,14 @@ def play_episode(env: Any, choose: Callable[[torch.Tensor], int], pace: Callable
     return score, length
 
 
-def run_evaluator(config: Config, shared: SharedState, records: Any) -> None:
+def run_evaluator(config: Config, shared: SharedState, records: Connection) -> None:
     """Entry point of the evaluator process."""
     prepare_torch()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _evaluate(config, shared, records)
     except Exception:
-        records.put(WorkerFailed(EVALUATOR_RANK, traceback.format_exc()))
+        records.send(WorkerFailed(EVALUATOR_RANK, traceback.format_exc()))
         raise SystemExit(1)
 
 
@@ -121,7 +122,7 @@ class Player:
         return play_episode(self.env, self.choose, pace)
 
 
-def _evaluate(config: Config, shared: SharedState, records: Any) -> None:
+def _evaluate(config: Config, shared: SharedState, records: Connection) -> None:
     evaluation = config.evaluation
     player = Player(config)
 
@@ -130,7 +131,7 @@ def _evaluate(config: Config, shared: SharedState, records: Any) -> None:
         vector_to_parameters(shared.parameters.clone(), player.network.parameters())  # the snapshot
         for episode in range(evaluation.episodes):
             score, length = player.play(pace)
-            records.put(EvaluationEpisode(frames, time.monotonic() - shared.start_time.value, episode, score,
+            records.send(EvaluationEpisode(frames, time.monotonic() - shared.start_time.value, episode, score,
                                           length, final))
 
     throttle = Throttle(evaluation.cpu_share * (1 - SWITCHING_ALLOWANCE))

@@ -10,6 +10,7 @@ which silently breaks the classic `shared.grad = local.grad` trick (../shared/no
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,27 @@ from torch.nn.utils import parameters_to_vector
 
 from asyncbench.config import OptimizerConfig
 from asyncbench.optimizers import OPTIMIZERS
+
+
+class Flag:
+    """A switch in shared memory that is only ever turned on, like `multiprocessing.Event` but without its
+    lock: a process killed inside `Event.is_set()` leaves that lock held and every later check hangs."""
+
+    def __init__(self, context: Any):
+        self._on = context.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._on.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._on.value)
+
+    def wait(self, timeout: float) -> bool:
+        """Poll until set or `timeout` seconds pass; return whether it is set."""
+        deadline = time.monotonic() + timeout
+        while not self.is_set() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.is_set()
 
 
 @dataclass
@@ -31,11 +53,15 @@ class SharedState:
         statistics: the optimizer's statistics in shared memory, or None when each worker keeps its own.
         worker_statistics: each worker's own statistics, one row a worker, or None. They are in shared
             memory only so that the main process can checkpoint them: no worker reads another's row.
-        frames: the global counter T (emulator frames, all workers), guarded by its lock.
+        frames: the global counter T (emulator frames, all workers); `add_frames` increments it under
+            `frames_lock`, anyone reads `frames.value` without it.
         start: set by the main process once every worker is ready; the clock starts then.
         start_time: time.monotonic() at `start`, for timestamps comparable across processes.
         stop: set when a budget is spent, a worker fails or the run is interrupted.
         workers_done: set once every worker has exited: theta is final (for the final evaluation).
+
+    Only `add_frames` takes a lock. A worker killed (SIGKILL) while holding a lock holds it for ever, so
+    whatever the main process reads (T, the flags) must never need one, or a restart would hang.
     """
 
     parameters: torch.Tensor
@@ -43,10 +69,11 @@ class SharedState:
     statistics: torch.Tensor | None
     worker_statistics: torch.Tensor | None
     frames: Any
-    start: Any
+    frames_lock: Any
+    start: Flag
     start_time: Any
-    stop: Any
-    workers_done: Any
+    stop: Flag
+    workers_done: Flag
 
     @classmethod
     def create(cls, context: Any, network: nn.Module, optimizer: OptimizerConfig,
@@ -60,11 +87,12 @@ class SharedState:
             target_parameters=parameters.clone().share_memory_() if target_network else None,
             statistics=torch.zeros(size).share_memory_() if shared_statistics else None,
             worker_statistics=None if shared_statistics or not workers else torch.zeros(workers, size).share_memory_(),
-            frames=context.Value("q", 0),
-            start=context.Event(),
-            start_time=context.Value("d", 0.0),
-            stop=context.Event(),
-            workers_done=context.Event(),
+            frames=context.RawValue("q", 0),  # an aligned 8-byte load: whole, without a lock
+            frames_lock=context.Lock(),
+            start=Flag(context),
+            start_time=context.RawValue("d", 0.0),
+            stop=Flag(context),
+            workers_done=Flag(context),
         )
 
     @property
@@ -74,7 +102,7 @@ class SharedState:
 
     def add_frames(self, frames: int) -> int:
         """T <- T + frames; returns the new T."""
-        with self.frames.get_lock():
+        with self.frames_lock:
             self.frames.value += frames
             return self.frames.value
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
+import pickle
 import signal
 import threading
 import time
 from collections import deque
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,52 @@ class RunFailed(RuntimeError):
 
 class Interrupted(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C."""
+
+
+class Inbox:
+    """The records of the actor-learners and the evaluator, each process on a pipe of its own.
+
+    One queue for all would share a lock and a byte stream between them: a worker killed while writing
+    (SIGKILL) leaves the lock held or half a record in the stream, and then nothing more arrives from
+    anyone, the worker started in its place included. A dead process's own pipe just ends.
+    """
+
+    def __init__(self, context: Any):
+        self.context = context
+        self.readers: list[Connection] = []
+
+    def open(self) -> Connection:
+        """A new pipe; returns the end to write to, for one process. Close it here once that process
+        has started: then the pipe ends (EOFError) when the process exits, and no process started
+        later (forked) holds a copy that would keep it open."""
+        reader, writer = self.context.Pipe(duplex=False)
+        self.readers.append(reader)
+        return writer
+
+    def receive(self, timeout: float) -> list[Any]:
+        """Every record waiting, after up to `timeout` seconds for the first."""
+        records = []
+        ready = wait(self.readers, timeout)
+        while ready:
+            for reader in ready:
+                try:
+                    records.append(reader.recv())
+                except EOFError:  # its process has exited and all it sent whole has been read
+                    self._drop(reader)
+                except (OSError, pickle.UnpicklingError) as broken:
+                    log.warning("a record was lost: %s", broken)
+                    self._drop(reader)
+            ready = wait(self.readers, 0)
+        return records
+
+    def _drop(self, reader: Connection) -> None:
+        self.readers.remove(reader)
+        reader.close()
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.close()
+        self.readers = []
 
 
 def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str] = (),
@@ -129,20 +176,14 @@ class Supervisor:
         self.run_dir = run_dir
         self.shared = shared
         self.context = context
-        self.records = context.Queue()
+        self.inbox = Inbox(context)
         self.stat_names = ALGORITHMS[config.algorithm.name].stat_names
         # Each worker's latest random states: a checkpoint holds them, a resumed or restarted worker goes on from them.
         self.worker_random_states: dict[int, dict[str, Any]] = dict(checkpoint.worker_random_states) if checkpoint else {}
-        self.workers = [self._new_worker(rank) for rank in range(config.threads)]
         self.restarts_left = config.worker_restarts
-        self.evaluator = (
-            context.Process(target=run_evaluator, args=(config, shared, self.records), name="evaluator", daemon=True)
-            if config.evaluation.enabled else None
-        )
-        self.processes: dict[int, Any] = dict(enumerate(self.workers))  # by rank; the evaluator's is -1
-        if self.evaluator is not None:
-            self.processes[EVALUATOR_RANK] = self.evaluator
-        self.worker_info: dict[int, dict[str, Any]] = {rank: {"rank": rank} for rank in [*self.processes, EVALUATOR_RANK]}
+        self.ranks = [*range(config.threads), *([EVALUATOR_RANK] if config.evaluation.enabled else [])]
+        self.processes: dict[int, Any] = {}  # the started ones, by rank; the evaluator's is EVALUATOR_RANK
+        self.worker_info: dict[int, dict[str, Any]] = {rank: {"rank": rank} for rank in [*self.ranks, EVALUATOR_RANK]}
         earlier = checkpoint.results if checkpoint else {}
         self.episodes_log = CsvLog(run_dir / "episodes.csv", EPISODE_COLUMNS, earlier.get("episodes.csv"))
         self.evaluations_log = CsvLog(run_dir / "evaluations.csv", EVALUATION_COLUMNS, earlier.get("evaluations.csv"))
@@ -168,7 +209,7 @@ class Supervisor:
             "started_at": provenance.now_iso(),
             "ended_at": None,
             "workers": [self.worker_info[rank] for rank in range(config.threads)],
-            "evaluator": self.worker_info[EVALUATOR_RANK] if self.evaluator else None,
+            "evaluator": self.worker_info[EVALUATOR_RANK] if config.evaluation.enabled else None,
             "summary": {},
             "target_updates": [],  # T at each theta- <- theta (value-based methods)
             "error": None,
@@ -181,16 +222,26 @@ class Supervisor:
         self.last_row: tuple[int, float] = (0, self.launched)  # (T, time) of the last progress row
         self._write_info()
 
-    def _new_worker(self, rank: int) -> Any:
-        return self.context.Process(target=run_actor_learner, name=f"actor-learner-{rank}", daemon=True,
-                                    args=(rank, self.config, self.shared, self.records, self.worker_random_states.get(rank)))
+    def _start(self, rank: int) -> None:
+        """Start actor-learner `rank`, or the evaluator, sending its records on a new pipe."""
+        records = self.inbox.open()
+        if rank == EVALUATOR_RANK:
+            process = self.context.Process(target=run_evaluator, name="evaluator", daemon=True,
+                                           args=(self.config, self.shared, records))
+        else:
+            process = self.context.Process(target=run_actor_learner, name=f"actor-learner-{rank}", daemon=True,
+                                           args=(rank, self.config, self.shared, records,
+                                                 self.worker_random_states.get(rank)))
+        process.start()
+        records.close()
+        self.processes[rank] = process
+        self.worker_info[rank].update(pid=process.pid, exit_code=None)
 
     # ---- the run, start to end ---------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         try:
-            for rank, process in self.processes.items():
-                process.start()
-                self.worker_info[rank]["pid"] = process.pid
+            for rank in self.ranks:
+                self._start(rank)
             self._wait_until_ready()
             self._train()
         except KeyboardInterrupt:
@@ -208,7 +259,7 @@ class Supervisor:
 
     def _wait_until_ready(self) -> None:
         ready: set[int] = set()
-        while len(ready) < len(self.workers):
+        while len(ready) < self.config.threads:
             for record in self._drain(timeout=0.1):
                 if isinstance(record, WorkerReady):
                     ready.add(record.rank)
@@ -221,7 +272,7 @@ class Supervisor:
         self.info["summary"]["startup_seconds"] = round(started - self.launched, 3)
         self._write_info()
         log.info("%d actor-learner(s) started in %.1f s; run directory %s",
-                 len(self.workers), started - self.launched, self.run_dir)
+                 self.config.threads, started - self.launched, self.run_dir)
 
     def _train(self) -> None:
         config = self.config
@@ -250,16 +301,7 @@ class Supervisor:
     # ---- records and workers -----------------------------------------------------------------
     def _drain(self, timeout: float) -> list[Any]:
         """Take every record waiting (up to `timeout` for the first) and act on it."""
-        taken = []
-        try:
-            record = self.records.get(timeout=timeout)
-            while True:
-                taken.append(record)
-                record = self.records.get_nowait()
-        except queue.Empty:
-            pass
-        except (EOFError, OSError, ValueError) as broken:  # a worker killed while writing
-            log.warning("a record was lost: %s", broken)
+        taken = self.inbox.receive(timeout)
         for record in taken:
             self._handle(record)
         return taken
@@ -324,7 +366,7 @@ class Supervisor:
         """Start actor-learner `rank` again; its death goes to run.json (`workers[rank].restarts`)."""
         # A worker killed inside `SharedState.add_frames` leaves the lock of T held for ever, and the
         # others would hang on it: then the run cannot go on.
-        lock = self.shared.frames.get_lock()
+        lock = self.shared.frames_lock
         if not lock.acquire(timeout=1.0):
             raise RunFailed(f"{death} holding the lock of the counter T; the run cannot go on")
         lock.release()
@@ -333,9 +375,7 @@ class Supervisor:
             {"pid": dead.pid, "exit_code": dead.exitcode, "T": self.shared.frames.value, "at": provenance.now_iso()})
         self.restarts_left -= 1
         log.warning("%s; restarting it (%d restart(s) left)", death, self.restarts_left)
-        worker = self.workers[rank] = self.processes[rank] = self._new_worker(rank)
-        worker.start()
-        self.worker_info[rank].update(pid=worker.pid, exit_code=None)
+        self._start(rank)
         self._write_info()
 
     # ---- output ------------------------------------------------------------------------------
@@ -424,13 +464,14 @@ class Supervisor:
         """
         self.shared.stop.set()
         stopped_at, stopped_frames = self.stopped or (time.monotonic(), self.shared.frames.value)
-        failures = self._stop(dict(enumerate(self.workers)), self.config.shutdown_grace_seconds)
+        workers = {rank: process for rank, process in self.processes.items() if rank != EVALUATOR_RANK}
+        failures = self._stop(workers, self.config.shutdown_grace_seconds)
         self.shared.workers_done.set()
-        if self.evaluator is not None:
+        if EVALUATOR_RANK in self.processes:
             final = status == "completed" and not failures and self.config.evaluation.final
             grace = self.config.evaluation.final_timeout_seconds if final else 0.0
-            failures += self._stop({EVALUATOR_RANK: self.evaluator}, grace)
-        self.records.close()
+            failures += self._stop({EVALUATOR_RANK: self.processes[EVALUATOR_RANK]}, grace)
+        self.inbox.close()
         if status == "completed" and failures:  # a worker failed while stopping: say so
             status, error = "failed", "; ".join(failures)
         frames = self.shared.frames.value

@@ -3,7 +3,7 @@
 Each worker repeats: sync theta' from theta, act for up to t_max steps (or to the episode's end),
 turn the rollout into a loss with its method, back-propagate, and apply the gradient to the shared
 parameters with one optimizer step at the annealed learning rate. The main process does all writing;
-a worker only sends records over its queue.
+a worker only sends records over its pipe.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import signal
 import time
 import traceback
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 import numpy as np
@@ -82,7 +83,7 @@ def random_states(method: Any, env: Any) -> dict[str, Any]:
     """Where a worker's random streams are: torch's (A3C's sampling), the environment's (no-op starts,
     CartPole's initial states) and its method's own (exploration), if it has one.
 
-    Torch's state travels as bytes: a tensor sent over a queue lives in a shared-memory file that is
+    Torch's state travels as bytes: a tensor sent over a pipe lives in a shared-memory file that is
     gone once its worker has exited, before the main process may have read it."""
     return {"torch": torch.get_rng_state().numpy().tobytes(), "env": env.np_random.bit_generator.state,
             "method": None if method.rng is None else method.rng.getstate()}
@@ -175,7 +176,7 @@ class Actor:
         return rollout, finished
 
 
-def run_actor_learner(rank: int, config: Config, shared: SharedState, records: Any,
+def run_actor_learner(rank: int, config: Config, shared: SharedState, records: Connection,
                       continued_random_states: dict[str, Any] | None = None) -> None:
     """Entry point of worker `rank` (a module-level function, so every start method finds it).
 
@@ -187,11 +188,11 @@ def run_actor_learner(rank: int, config: Config, shared: SharedState, records: A
     try:
         _actor_learner(rank, config, shared, records, continued_random_states)
     except Exception:
-        records.put(WorkerFailed(rank, traceback.format_exc()))
+        records.send(WorkerFailed(rank, traceback.format_exc()))
         raise SystemExit(1)
 
 
-def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any,
+def _actor_learner(rank: int, config: Config, shared: SharedState, records: Connection,
                    continued_random_states: dict[str, Any] | None) -> None:
     if config.pin_workers:
         pin_to_core(rank)
@@ -210,7 +211,7 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any,
         unit = 1 if config.algorithm.target_interval_unit == "frames" else frames_per_agent_step
         target_interval = config.algorithm.target_interval * unit
 
-    records.put(WorkerReady(rank, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
+    records.send(WorkerReady(rank, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
                             sorted(os.sched_getaffinity(0)), continued_random_states is not None))
     parent = os.getppid()
     while not shared.start.wait(timeout=1.0):
@@ -236,21 +237,19 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Any,
             method.start_episode()
         if method.uses_target_network and (T - frames) // target_interval < T // target_interval:
             shared.target_parameters.copy_(shared.parameters)  # Algorithm 1: theta- <- theta every I_target
-            records.put(TargetUpdated(rank, T))
+            records.send(TargetUpdated(rank, T))
 
         for name, value in stats.items():
             sums[name] += value
         updates += 1
         now = time.monotonic()
         if finished is not None:
-            records.put(Episode(rank, T, now - start_time, finished[0], finished[1]))
+            records.send(Episode(rank, T, now - start_time, finished[0], finished[1]))
         if T >= config.frames:
             shared.stop.set()
         if now - last_sent >= config.worker_stats_interval_seconds:
-            records.put(UpdateStats(rank, updates, sums, method.details(), random_states(method, env)))
+            records.send(UpdateStats(rank, updates, sums, method.details(), random_states(method, env)))
             sums = dict.fromkeys(method.stat_names, 0.0)
             updates, last_sent = 0, now
-    if os.getppid() != parent:
-        records.cancel_join_thread()  # nobody reads any more: do not block at exit flushing the queue
-    elif updates:
-        records.put(UpdateStats(rank, updates, sums, method.details(), random_states(method, env)))
+    if updates and os.getppid() == parent:
+        records.send(UpdateStats(rank, updates, sums, method.details(), random_states(method, env)))

@@ -1,7 +1,10 @@
 """The shared-memory plumbing, with real processes: every gradient reaches theta exactly once,
 RMSProp's statistics g (and Adam's m, v, t) are shared, and the local copy's gradients live where the
-optimizer reads them."""
+optimizer reads them; and a worker killed while sending a record costs that record only."""
 
+import os
+import signal
+import struct
 import time
 
 import pytest
@@ -10,7 +13,8 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from asyncbench.optimizers import AdamConfig, MomentumSGDConfig, RMSPropConfig
-from asyncbench.shared import LocalNetwork, SharedState
+from asyncbench.shared import Flag, LocalNetwork, SharedState
+from asyncbench.trainer import Inbox
 
 LR, ALPHA, EPS = 0.1, 0.9, 0.01
 UPDATES = 4
@@ -148,3 +152,47 @@ def test_adam_matches_torch_adam_with_shared_or_per_worker_moments(shared_statis
     assert not torch.allclose(theta, expected_adam_trajectory(adam(not shared_statistics)), atol=1e-3)
     if shared_statistics:
         assert shared.statistics[-1] == 2 * UPDATES  # t counts both workers' steps
+
+
+def send_then_die_inside_a_record(records):
+    records.send("whole")
+    # What a worker SIGKILLed while writing leaves behind: the header of a 1 MB record and 3 of its bytes.
+    os.write(records.fileno(), struct.pack("!i", 1_000_000) + b"abc")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def count_until_stopped(records, stop):
+    count = 0
+    while not stop.is_set():
+        records.send(count)
+        count += 1
+        time.sleep(0.005)
+
+
+def test_a_worker_killed_inside_a_record_loses_that_record_only_and_the_others_go_on():
+    context = mp.get_context("spawn")
+    inbox, stop = Inbox(context), Flag(context)
+    processes = []
+    for target, args in ((send_then_die_inside_a_record, ()), (count_until_stopped, (stop,))):
+        records = inbox.open()
+        processes.append(context.Process(target=target, args=(records, *args), daemon=True))
+        processes[-1].start()
+        records.close()
+    dying, counting = processes
+    received = []
+    deadline = time.monotonic() + 60
+    while len(inbox.readers) == 2 and time.monotonic() < deadline:  # until the dead one's pipe has ended
+        received += inbox.receive(timeout=0.1)
+    counted_when_dropped = len(received) - 1
+    while len(received) - 1 < counted_when_dropped + 20 and time.monotonic() < deadline:
+        received += inbox.receive(timeout=0.1)
+    stop.set()
+    counting.join(timeout=30)
+    while inbox.readers and time.monotonic() < deadline:
+        received += inbox.receive(timeout=0.1)
+
+    assert dying.exitcode == -signal.SIGKILL and counting.exitcode == 0
+    assert received.count("whole") == 1
+    counts = [record for record in received if record != "whole"]
+    assert counts == list(range(len(counts))) and len(counts) >= counted_when_dropped + 20  # none lost, more after
+    assert inbox.readers == []  # both pipes ended: nothing waits on them
