@@ -90,22 +90,36 @@ def test_an_unknown_game_lists_all_57_atari_games_and_both_cartpoles(tmp_path):
     assert {"cartpole", "cartpole_no_velocities", "pong", "video_pinball", "yars_revenge"} <= set(listed)
 
 
-def start_app(tmp_path, *overrides):
-    """Start a long CartPole run in the background; return it once its workers are training."""
-    process = subprocess.Popen([sys.executable, "-m", "asyncbench", "frames=1000000000", "max_seconds=120",
-                                *overrides, f"hydra.run.dir={tmp_path}"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            info = json.loads((tmp_path / "run.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            info = {}
-        if info.get("status") == "running":
-            return process, [worker["pid"] for worker in info["workers"]]
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError(f"the run did not start: {process.communicate()}")
+@pytest.fixture
+def start_app(tmp_path):
+    """start_app(*overrides) -> (process, worker pids): a long CartPole run in tmp_path, in the background,
+    once its workers are training. After the test it is killed if still running, and its pipes closed."""
+    started = []
+
+    def start(*overrides):
+        process = subprocess.Popen([sys.executable, "-m", "asyncbench", "frames=1000000000", "max_seconds=120",
+                                    *overrides, f"hydra.run.dir={tmp_path}"],
+                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started.append(process)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                info = json.loads((tmp_path / "run.json").read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                info = {}
+            if info.get("status") == "running":
+                return process, [worker["pid"] for worker in info["workers"]]
+            time.sleep(0.2)
+        process.kill()
+        raise AssertionError(f"the run did not start: {process.communicate()}")
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
 
 
 def alive(pid):
@@ -116,8 +130,8 @@ def alive(pid):
     return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
-def test_a_killed_worker_fails_the_run_with_its_exit_code(tmp_path):
-    process, pids = start_app(tmp_path, "threads=2")
+def test_a_killed_worker_fails_the_run_with_its_exit_code(tmp_path, start_app):
+    process, pids = start_app("threads=2")
     os.kill(pids[1], signal.SIGKILL)
     _, stderr = process.communicate(timeout=30)
 
@@ -129,8 +143,8 @@ def test_a_killed_worker_fails_the_run_with_its_exit_code(tmp_path):
     assert not any(alive(pid) for pid in pids)
 
 
-def test_sigterm_stops_every_process_and_records_the_interruption(tmp_path):
-    process, pids = start_app(tmp_path, "threads=2")
+def test_sigterm_stops_every_process_and_records_the_interruption(tmp_path, start_app):
+    process, pids = start_app("threads=2")
     time.sleep(1.0)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
@@ -176,8 +190,8 @@ def test_training_stops_at_the_first_evaluation_that_reaches_the_stop_score(tmp_
     assert info["status"] == "completed" and info["summary"]["wall_seconds"] < 120  # it, not the budget, ended the run
 
 
-def test_a_killed_worker_is_restarted_while_restarts_are_left(tmp_path):
-    process, pids = start_app(tmp_path, "threads=2", "worker_restarts=1", "progress_interval_seconds=0.5")
+def test_a_killed_worker_is_restarted_while_restarts_are_left(tmp_path, start_app):
+    process, pids = start_app("threads=2", "worker_restarts=1", "progress_interval_seconds=0.5")
     killed_at = time.monotonic()
     os.kill(pids[1], signal.SIGKILL)
     while time.monotonic() - killed_at < 20:  # the new worker's pid reaches run.json once it has started
