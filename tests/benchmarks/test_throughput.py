@@ -17,7 +17,7 @@ from asyncbench.trainer import train
 
 from .conftest import report
 
-PONG = ["game=pong", "frames=100000000", "max_seconds=15", "status_interval_seconds=10", "evaluation.enabled=false"]
+PONG = ["game=pong", "frames=100000000", "max_seconds=10", "status_interval_seconds=10", "evaluation.enabled=false"]
 METHODS = ["a3c", "a3c_lstm", "onestep_q", "onestep_sarsa", "nstep_q"]
 MEASURED: dict[tuple[str, int], float] = {}  # (algorithm, threads) -> frames/s
 
