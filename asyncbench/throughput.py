@@ -7,7 +7,7 @@ The limit adds up the parts of a worker's work, each timed alone on one torch th
                            + (forward+backward over a t_max rollout + gradient clip + optimizer step) / t_max
 
 and turns it into emulator frames per second. Whatever a run loses beyond that (Python glue,
-syncing theta', queues, contention between processes) shows as a ratio below 1.
+syncing theta', sending records, contention between processes) shows as a ratio below 1.
 """
 
 from __future__ import annotations
