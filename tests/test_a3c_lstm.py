@@ -102,9 +102,9 @@ def test_acting_does_not_build_a_graph():
     assert all(not tensor.requires_grad for tensor in method.state)
 
 
-def test_the_lstm_reads_and_writes_the_workers_flat_vectors_on_both_kernels():
+def test_the_lstm_reads_and_writes_the_workers_flat_vectors_as_sequence_and_as_single_step():
     """nn.LSTM keeps its own list of weights: a worker's sync must still reach them, through the
-    sequence kernel (oneDNN, the loss) and the single-step one (acting) alike, and its gradient
+    sequence kernel (oneDNN, the loss) and the single-step cell (acting) alike, and its gradient
     must land in the flat gradient the optimizer reads."""
     _, network = lstm_a3c()
     local = LocalNetwork(network)

@@ -42,17 +42,18 @@ class RecurrentActorCritic(nn.Module):
 
         Returns the logits and values at every step and the state after the last one.
         """
-        # The body sees the steps as one batch, the LSTM as one sequence. Through oneDNN (mkldnn)
-        # nn.LSTM runs a rollout's forward and backward 3x faster than LSTMCell step by step, but a
-        # single step (acting) 4x slower than the native kernel (1 thread, 256 cells: 2.6 vs 8.3 ms
-        # for 21 steps; 0.37 vs 0.085 ms for one). (mkldnn.flags() would warn on a CPU-only build.)
+        # The body sees the steps as one batch, the LSTM as one sequence: nn.LSTM runs a rollout's forward
+        # and backward through oneDNN 3x faster than a cell step by step. A single step (acting) goes
+        # straight to the cell kernel, which skips nn.LSTM's checks and dispatch: 1 thread, 256 cells,
+        # 74 us against 112 us for nn.LSTM's native kernel and 370 us for oneDNN's.
         features = self.body(observations)
-        use_onednn = torch.backends.mkldnn.enabled
-        torch.backends.mkldnn.enabled = use_onednn and len(observations) > 1
-        try:
+        if len(observations) == 1:
+            lstm = self.lstm
+            h, c = torch.lstm_cell(features, (state[0][0], state[1][0]),
+                                   lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+            hidden, state = h[None], (h[None], c[None])
+        else:
             hidden, state = self.lstm(features[:, None], state)
-        finally:
-            torch.backends.mkldnn.enabled = use_onednn
         hidden = hidden[:, 0]
         return self.policy(hidden), self.value(hidden).squeeze(-1), state
 
