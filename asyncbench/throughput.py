@@ -8,6 +8,11 @@ The limit adds up the parts of a worker's work, each timed alone on one torch th
 
 and turns it into emulator frames per second. Whatever a run loses beyond that (Python glue,
 syncing theta', sending records, contention between processes) shows as a ratio below 1.
+
+The same parts are also timed in sequence, as a worker runs them (t_max times an env step and an
+act, then the update), still without sharing or records: the "sequence" limit. Between the two
+lies what the parts cost each other when they alternate on one core (caches they evict); between
+the sequence limit and a run lies the worker's own overhead.
 """
 
 from __future__ import annotations
@@ -82,14 +87,22 @@ def _measure(config: Config, seconds: float) -> dict[str, float]:
         clip_gradient_norm(local.gradient, config.max_grad_norm)
         optimizer.step(local.gradient, 1e-12)  # a tiny step: the parameters stay where they are
 
+    def rollout_in_sequence() -> None:
+        for _ in range(config.t_max):
+            method.act(local.module, env_step())
+        update()
+
     act_seconds = seconds_per_call(lambda: method.act(local.module, frames[0]), seconds)
     update_seconds = seconds_per_call(update, seconds)
+    sequence_seconds = seconds_per_call(rollout_in_sequence, seconds)
     env.close()
 
     step_seconds = env_seconds + act_seconds + update_seconds / config.t_max
+    frames_per_agent_step = frames_per_step(config.game, config.atari)
     return {
         "env_steps_per_second": 1.0 / env_seconds,
         "act_ms": 1e3 * act_seconds,
         "update_ms": 1e3 * update_seconds,
-        "limit_frames_per_second": frames_per_step(config.game, config.atari) / step_seconds,
+        "limit_frames_per_second": frames_per_agent_step / step_seconds,
+        "sequence_frames_per_second": frames_per_agent_step * config.t_max / sequence_seconds,
     }
