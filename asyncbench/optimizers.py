@@ -58,7 +58,8 @@ class RMSProp:
         self.g = statistics
         self.alpha = config.alpha
         self.eps = config.eps
-        self._slices = list(zip(parameters.split(CHUNK), statistics.split(CHUNK), torch.empty_like(parameters).split(CHUNK)))
+        self._slices = list(zip(parameters.split(CHUNK), statistics.split(CHUNK),
+                                torch.empty_like(parameters).split(CHUNK)))
 
     def step(self, gradient: torch.Tensor, lr: float) -> None:
         for (theta, g, denominator), d_theta in zip(self._slices, gradient.split(CHUNK)):
