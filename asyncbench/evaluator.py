@@ -132,7 +132,7 @@ def _evaluate(config: Config, shared: SharedState, records: Connection) -> None:
         for episode in range(evaluation.episodes):
             score, length = player.play(pace)
             records.send(EvaluationEpisode(frames, time.monotonic() - shared.start_time.value, episode, score,
-                                          length, final))
+                                           length, final))
 
     throttle = Throttle(evaluation.cpu_share * (1 - SWITCHING_ALLOWANCE))
 

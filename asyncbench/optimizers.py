@@ -119,11 +119,12 @@ class Adam:
     def step(self, gradient: torch.Tensor, lr: float) -> None:
         self.t.add_(1.0)
         t = float(self.t)
+        v_correction, step_size = 1.0 - self.beta2**t, lr / (1.0 - self.beta1**t)
         for (theta, m, v, denominator), d_theta in zip(self._slices, gradient.split(CHUNK)):
             m.mul_(self.beta1).add_(d_theta, alpha=1.0 - self.beta1)
             v.mul_(self.beta2).addcmul_(d_theta, d_theta, value=1.0 - self.beta2)
-            torch.div(v, 1.0 - self.beta2**t, out=denominator).sqrt_().add_(self.eps)
-            theta.addcdiv_(m, denominator, value=-lr / (1.0 - self.beta1**t))
+            torch.div(v, v_correction, out=denominator).sqrt_().add_(self.eps)
+            theta.addcdiv_(m, denominator, value=-step_size)
 
 
 # By `optimizer.name`; each class names its config schema as `config_schema`.

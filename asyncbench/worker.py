@@ -212,7 +212,7 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Conn
         target_interval = config.algorithm.target_interval * unit
 
     records.send(WorkerReady(rank, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
-                            sorted(os.sched_getaffinity(0)), continued_random_states is not None))
+                             sorted(os.sched_getaffinity(0)), continued_random_states is not None))
     parent = os.getppid()
     while not shared.start.wait(timeout=1.0):
         if shared.stop.is_set() or os.getppid() != parent:
