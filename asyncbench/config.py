@@ -114,6 +114,7 @@ class EvaluationConfig:
     enabled: bool = MISSING
     interval_frames: Optional[int] = field(default=None, metadata={"check": at_least(1, "an integer")})
     episodes: int = checked(at_least(1, "an integer"))
+    side_by_side: int = checked(at_least(1, "an integer"))
     policy: str = checked(one_of("sampled", "greedy", "epsilon"))
     epsilon: float = checked(between(0.0, 1.0))
     cpu_share: float = checked(Check(lambda v: 0 < v <= 1, "a number in (0, 1]"))

@@ -62,10 +62,12 @@ def reevaluate(run_dir: Path, protocol: list[str]) -> list[float]:
         raise ConfigError(f"{weights} is not this run's network ({' '.join(str(error).split()).split('. ')[0]})") from error
     evaluation = config.evaluation
     scores = []
-    for episode in range(evaluation.episodes):
-        score, length = player.play(pace=lambda: None)
+
+    def ended(episode: int, score: float, length: int) -> None:
         scores.append(score)
         print(f"episode {episode + 1}/{evaluation.episodes}: score {score:g}, {length:,} steps", flush=True)
+
+    player.play(pace=lambda: None, ended=ended)
     changes = f"changed: {' '.join(protocol)}" if protocol else "the run's own protocol"
     print(f"{run_dir}: mean {statistics.mean(scores):.2f} over {len(scores)} episodes, "
           f"policy {evaluation.policy} ({changes})")

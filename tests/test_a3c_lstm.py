@@ -28,7 +28,7 @@ def episode(steps):
 @torch.no_grad()
 def act_through(method, network, observations):
     """Act on each observation in turn, as the actor does; return the logits the policy used."""
-    return torch.cat([method.policy_logits(network, observation) for observation in observations])
+    return torch.cat([method.policy_logits(network, observation[None]) for observation in observations])
 
 
 def rollout(observations, start, end, terminal=False):
@@ -102,6 +102,27 @@ def test_acting_does_not_build_a_graph():
     assert all(not tensor.requires_grad for tensor in method.state)
 
 
+def test_episodes_played_side_by_side_each_keep_their_own_state():
+    """The evaluator's way: three episodes step together; the middle one ends after 2 steps and its row
+    is dropped; the others go on, each as if it had been played alone from its start."""
+    method, network = lstm_a3c()
+    episodes = [episode(5), episode(5).flip(0), episode(5) * 0.5]
+    with torch.no_grad():
+        alone = [network(observations, (torch.zeros(1, 1, 4), torch.zeros(1, 1, 4)))[0] for observations in episodes]
+        method.start_episode(3)
+        together = [act_through_rows(method, network, [episodes[0][t], episodes[1][t], episodes[2][t]]) for t in range(2)]
+        method.keep_episodes([0, 2])
+        together += [act_through_rows(method, network, [episodes[0][t], episodes[2][t]]) for t in range(2, 5)]
+    assert_close(torch.stack([step[0] for step in together]), alone[0])
+    assert_close(torch.stack([step[1] for step in together[:2]]), alone[1][:2])
+    assert_close(torch.stack([step[-1] for step in together]), alone[2])
+    assert not torch.allclose(alone[0], alone[2])  # the episodes differ, so a mixed-up row would show
+
+
+def act_through_rows(method, network, observations):
+    return method.policy_logits(network, torch.stack(observations))
+
+
 def test_the_lstm_reads_and_writes_the_workers_flat_vectors_as_sequence_and_as_single_step():
     """nn.LSTM keeps its own list of weights: a worker's sync must still reach them, through the
     sequence kernel (oneDNN, the loss) and the single-step cell (acting) alike, and its gradient
@@ -119,7 +140,7 @@ def test_the_lstm_reads_and_writes_the_workers_flat_vectors_as_sequence_and_as_s
     state, steps = start, []
     with torch.no_grad():
         for observation in observations:
-            logits, _, state = network(observation[None], state)
+            logits, state = network.step(observation[None], state)
             steps.append(logits)
     assert not torch.allclose(sequence, before)
     assert_close(torch.cat(steps), sequence.detach())

@@ -9,7 +9,10 @@ import time
 
 import pytest
 
-from asyncbench.evaluator import Throttle
+import torch
+
+from asyncbench.config import compose_config, to_config
+from asyncbench.evaluator import Player, Throttle
 from conftest import ROOT, read_csv, run_app
 
 
@@ -21,6 +24,32 @@ def test_throttle_keeps_cpu_time_within_its_share_of_wall_time():
         throttle.wait()
     used, elapsed = time.process_time() - cpu, time.monotonic() - wall
     assert used / elapsed == pytest.approx(0.25, abs=0.05)
+
+
+def test_episodes_played_side_by_side_end_as_each_would_alone():
+    """One batched forward acts for every episode still in play (3, then the other 3); as episodes end,
+    their rows leave the batch (and the LSTM's state). Each must still be what its own environment plays alone."""
+    config = to_config(compose_config(["game=cartpole", "algorithm=a3c_lstm", "seed=1", "evaluation.policy=greedy",
+                                       "evaluation.episodes=6", "evaluation.side_by_side=3"]))
+    together = {}
+    Player(config).play(pace=lambda: None, ended=lambda episode, score, length: together.setdefault(episode, (score, length)))
+    player = Player(config)  # the same seeds: the same weights and environments
+    alone = {episode: play_alone(player, episode) for episode in range(6)}
+    assert together == alone
+    # Seed 1: episodes 0-5 end at steps 10, 9, 8, 9, 10, 10; in the second three, rows and episodes differ.
+    assert len({length for _, length in alone.values()}) > 1
+
+
+def play_alone(player, episode):
+    env = player.envs[episode]
+    observation, _ = env.reset()
+    player.method.start_episode()
+    score, length, done = 0.0, 0, False
+    while not done:
+        action = int(player.choose(torch.as_tensor(observation)[None])[0])
+        observation, reward, terminated, truncated, _ = env.step(action)
+        score, length, done = score + float(reward), length + 1, terminated or truncated
+    return score, length
 
 
 @pytest.fixture(scope="module")

@@ -67,25 +67,26 @@ class A3C(Method):
     def network(config: A3CConfig, body: nn.Module, n_actions: int) -> nn.Module:
         return ActorCritic(body, n_actions, config.policy_init_scale)
 
-    @torch.no_grad()
     def act(self, network: nn.Module, observation: torch.Tensor) -> int:
-        """Perform a_t according to policy pi(a_t|s_t; theta').
-
-        Sampled by the Gumbel-max trick: argmax(logits + Gumbel(0, 1) noise) is distributed as
-        softmax(logits), at under half the cost of torch.multinomial for one draw.
-        """
-        logits = self.policy_logits(network, observation)
-        gumbel = -torch.empty_like(logits).exponential_().log()
-        return int((logits + gumbel).argmax())
+        """Perform a_t according to policy pi(a_t|s_t; theta')."""
+        return int(self.sampled_actions(network, observation[None])[0])
 
     @torch.no_grad()
-    def greedy_action(self, network: nn.Module, observation: torch.Tensor) -> int:
-        """argmax_a pi(a|s; theta'): the evaluator's greedy policy."""
-        return int(self.policy_logits(network, observation).argmax())
+    def sampled_actions(self, network: nn.Module, observations: torch.Tensor) -> torch.Tensor:
+        """a ~ pi(.|s; theta') in each state, by the Gumbel-max trick: argmax(logits + Gumbel(0, 1) noise)
+        is distributed as softmax(logits), at under half the cost of torch.multinomial for one draw."""
+        logits = self.policy_logits(network, observations)
+        gumbel = -torch.empty_like(logits).exponential_().log()
+        return (logits + gumbel).argmax(dim=-1)
 
-    def policy_logits(self, network: nn.Module, observation: torch.Tensor) -> torch.Tensor:
-        """The logits of pi(.|s_t; theta') for the one state the actor is in."""
-        logits, _ = network(observation.unsqueeze(0))
+    @torch.no_grad()
+    def greedy_actions(self, network: nn.Module, observations: torch.Tensor) -> torch.Tensor:
+        """argmax_a pi(a|s; theta') in each state: the evaluator's greedy policy."""
+        return self.policy_logits(network, observations).argmax(dim=-1)
+
+    def policy_logits(self, network: nn.Module, observations: torch.Tensor) -> torch.Tensor:
+        """The logits of pi(.|s; theta') in the states acted in now, one per episode in play."""
+        logits, _ = network(observations)
         return logits
 
     def rollout_outputs(self, network: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:

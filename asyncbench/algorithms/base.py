@@ -12,8 +12,9 @@ from asyncbench.rollout import Rollout
 
 
 class Method:
-    """One worker's instance of a method. Subclasses implement `network`, `act`, `greedy_action` and
-    `loss`; the hooks below do nothing unless a method needs them."""
+    """One worker's (or the evaluator's) instance of a method. Subclasses implement `network`, `act`,
+    `greedy_actions` (and `sampled_actions` if `samples_from_policy`) and `loss`; the hooks below do
+    nothing unless a method needs them."""
 
     config_schema: type
     stat_names: tuple[str, ...] = ()
@@ -31,7 +32,12 @@ class Method:
     def act(self, network: nn.Module, observation: torch.Tensor) -> int:
         raise NotImplementedError
 
-    def greedy_action(self, network: nn.Module, observation: torch.Tensor) -> int:
+    def greedy_actions(self, network: nn.Module, observations: torch.Tensor) -> torch.Tensor:
+        """The greedy action in each of a batch of states, one per episode in play (the evaluator's)."""
+        raise NotImplementedError
+
+    def sampled_actions(self, network: nn.Module, observations: torch.Tensor) -> torch.Tensor:
+        """An action drawn from the policy in each of a batch of states, one per episode in play."""
         raise NotImplementedError
 
     def loss(self, network: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, dict[str, float]]:
@@ -43,8 +49,12 @@ class Method:
     def end_episode(self) -> None:
         """Called once the episode in progress has ended and its last rollout was learned from."""
 
-    def start_episode(self) -> None:
-        """Called before the first step of every episode: a recurrent method forgets the last one."""
+    def start_episode(self, episodes: int = 1) -> None:
+        """Called before the first step of every episode (the evaluator: of `episodes` played side by
+        side): a recurrent method forgets the last one."""
+
+    def keep_episodes(self, rows: list[int]) -> None:
+        """Of the episodes the evaluator plays side by side, those at `rows` go on; the others have ended."""
 
     def details(self) -> dict[str, Any]:
         """What this worker's instance drew for itself (e.g. its epsilon), for run.json."""

@@ -85,14 +85,14 @@ class ValueBased(Method):
         return QNetwork(body, n_actions)
 
     @torch.no_grad()
-    def greedy_action(self, network: nn.Module, observation: torch.Tensor) -> int:
-        return int(network(observation.unsqueeze(0)).argmax())
+    def greedy_actions(self, network: nn.Module, observations: torch.Tensor) -> torch.Tensor:
+        return network(observations).argmax(dim=-1)
 
     def act(self, network: nn.Module, observation: torch.Tensor) -> int:
         """Epsilon-greedy with respect to Q(s, .; theta') (Algorithm 1)."""
         if self.rng.random() < self.exploration.epsilon(self.frames):
             return self.rng.randrange(network.q.out_features)
-        return self.greedy_action(network, observation)
+        return int(self.greedy_actions(network, observation[None])[0])
 
     def loss(self, network: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, dict[str, float]]:
         q_taken = network(rollout.observations).gather(1, rollout.actions[:, None]).squeeze(1)
