@@ -28,7 +28,7 @@ from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
 from asyncbench.envs import make_env
 from asyncbench.shared import SharedState
-from asyncbench.worker import WorkerFailed, build_network, prepare_torch, worker_seed
+from asyncbench.worker import WorkerFailed, WorkerReady, build_network, prepare_torch, worker_seed
 
 EVALUATOR_RANK = -1  # how the evaluator names itself in records shared with the workers
 
@@ -147,6 +147,8 @@ class Player:
 def _evaluate(config: Config, shared: SharedState, records: Connection) -> None:
     evaluation = config.evaluation
     player = Player(config)
+    records.send(WorkerReady(EVALUATOR_RANK, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
+                             sorted(os.sched_getaffinity(0)), False))
 
     def evaluate(final: bool, pace: Callable[[], None]) -> None:
         frames = shared.frames.value

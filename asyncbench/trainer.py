@@ -259,7 +259,7 @@ class Supervisor:
 
     def _wait_until_ready(self) -> None:
         ready: set[int] = set()
-        while len(ready) < self.config.threads:
+        while len(ready) < len(self.ranks):  # the evaluator too: setting up its games takes seconds of CPU
             for record in self._drain(timeout=0.1):
                 if isinstance(record, WorkerReady):
                     ready.add(record.rank)
