@@ -41,7 +41,7 @@ def test_episodes_played_side_by_side_end_as_each_would_alone():
 
 
 def play_alone(player, episode):
-    env = player.envs[episode]
+    env = player.envs[episode % len(player.envs)]  # as play() hands them out: episodes 0-2, then 3-5
     observation, _ = env.reset()
     player.method.start_episode()
     score, length, done = 0.0, 0, False
