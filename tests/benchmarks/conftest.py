@@ -3,7 +3,9 @@ tests/benchmarks/baseline.json names to its margins: a regression beyond a margi
 
 baseline.json maps a benchmark's name to its gated figures, each with the stored value, which way
 is better and the margin (a fraction of the value) set from the run-to-run spread measured on this
-machine. `ASYNCBENCH_UPDATE_BASELINE=1 python -m pytest tests/benchmarks` stores the values
+machine. A figure past its margin is measured once more before the benchmark fails
+(`remeasure_on_regression`): on a shared 2-core VM a single 10-second run can fall 15% short on noise
+alone, and a real regression fails both runs. `ASYNCBENCH_UPDATE_BASELINE=1 python -m pytest tests/benchmarks` stores the values
 measured instead (margins and directions stay; see the README, "Benchmarks").
 """
 
@@ -19,6 +21,8 @@ FIGURES: list[dict] = []
 BASELINE_FILE = Path(__file__).with_name("baseline.json")
 UPDATE_BASELINE = os.environ.get("ASYNCBENCH_UPDATE_BASELINE") == "1"
 _baseline = json.loads(BASELINE_FILE.read_text())
+REGRESSION = f"regression against {BASELINE_FILE.name}"
+remeasure_on_regression = pytest.mark.flaky(reruns=1, only_rerun=[REGRESSION])  # pytest-rerunfailures
 
 
 def report(figures: dict) -> None:
@@ -40,7 +44,7 @@ def report(figures: dict) -> None:
             regressions.append(f"{name} {measured:.4g} {'<' if higher_is_better else '>'} {bound:.4g} "
                                f"(baseline {gate['value']:.4g} {'-' if higher_is_better else '+'} {gate['margin']:.0%})")
     if regressions:
-        pytest.fail(f"{figures['benchmark']}: regression against {BASELINE_FILE.name}: " + "; ".join(regressions))
+        pytest.fail(f"{figures['benchmark']}: {REGRESSION}: " + "; ".join(regressions))
 
 
 def pytest_sessionfinish(session):

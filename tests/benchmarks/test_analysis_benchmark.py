@@ -8,7 +8,9 @@ from analysis import paper, tables
 from analysis.loading import load_results
 from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COLUMNS, CsvLog, write_json_atomically
 
-from .conftest import report
+from .conftest import remeasure_on_regression, report
+
+pytestmark = remeasure_on_regression
 
 GAMES = ("beam_rider", "breakout", "pong", "qbert", "space_invaders")
 ALGORITHMS = ("onestep_q", "onestep_sarsa", "nstep_q", "a3c")

@@ -1,4 +1,7 @@
-"""The regression gate itself: a figure past its margin fails the benchmark, one within passes."""
+"""The regression gate itself: a figure past its margin fails the benchmark, one within passes, and a
+benchmark past its margin is measured once more before it fails."""
+
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +33,30 @@ def test_figures_within_their_margins_pass():
 def test_a_figure_past_its_margin_fails(figures, message):
     with pytest.raises(pytest.fail.Exception, match=message):
         conftest.report({"benchmark": "made-up benchmark", **figures})
+
+
+def test_a_regression_is_measured_once_more_before_it_fails(pytester, monkeypatch):
+    """In a pytest session of its own: noise that passes on the second run passes, a regression on both
+    runs fails, and a failure that is no regression (a broken benchmark) is not run again."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))  # tests/, so that `benchmarks` imports
+    pytester.makepyfile(test_made_up="""
+        from benchmarks import conftest as gates
+
+        gates._baseline = {"made-up": {"ratio": {"value": 1.0, "better": "higher", "margin": 0.1}}}
+        runs = {"noisy": 0}
+
+        @gates.remeasure_on_regression
+        def test_noisy_once():
+            runs["noisy"] += 1
+            gates.report({"benchmark": "made-up", "ratio": 0.5 if runs["noisy"] == 1 else 1.0})
+
+        @gates.remeasure_on_regression
+        def test_regressed():
+            gates.report({"benchmark": "made-up", "ratio": 0.5})
+
+        @gates.remeasure_on_regression
+        def test_broken():
+            assert 0, "not a regression"
+    """)
+    outcomes = pytester.runpytest_subprocess("-p", "no:cacheprovider").parseoutcomes()
+    assert (outcomes["passed"], outcomes["failed"], outcomes["rerun"]) == (1, 2, 2), outcomes

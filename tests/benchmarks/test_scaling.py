@@ -24,8 +24,10 @@ import pytest
 from asyncbench.config import load_config
 from asyncbench.trainer import train
 
-from .conftest import report
+from .conftest import remeasure_on_regression, report
 from .test_throughput import PONG
+
+pytestmark = remeasure_on_regression
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_TENSOR_FILES = "/dev/shm/torch_"  # where torch.multiprocessing puts shared storages on Linux

@@ -17,7 +17,9 @@ from asyncbench.config import load_config
 from asyncbench.throughput import measure_limit
 from asyncbench.trainer import train
 
-from .conftest import report
+from .conftest import remeasure_on_regression, report
+
+pytestmark = remeasure_on_regression
 
 PONG = ["game=pong", "frames=100000000", "max_seconds=10", "status_interval_seconds=10", "evaluation.enabled=false"]
 METHODS = ["a3c", "a3c_lstm", "onestep_q", "onestep_sarsa", "nstep_q"]
