@@ -25,7 +25,10 @@ from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COL
 log = logging.getLogger("analysis")
 
 # The settings every table and figure groups by, read from each run's resolved config.
-SETTING_COLUMNS = ("algorithm", "game", "threads", "t_max", "seed", "lr", "optimizer", "model", "frames", "max_seconds")
+# lr_set: the learning rate where it was set, empty where it was drawn (lr_sampling): set rates make
+# conditions, drawn ones are what a condition repeats over.
+SETTING_COLUMNS = ("algorithm", "game", "threads", "t_max", "seed", "lr", "lr_set", "optimizer", "model", "frames",
+                   "max_seconds")
 HOST_COLUMNS = ("cpu_model", "cpu_count", "usable_cores", "hostname")
 SUMMARY_COLUMNS = ("wall_seconds", "startup_seconds", "frames_per_second", "updates", "episodes",
                    "mean_return_last_100", "final_evaluation_mean")
@@ -70,7 +73,8 @@ class Results:
         """The settings that make an experimental condition: algorithm (always, as every paper table names
         it) and the other varying settings but seed, lr and `without`.
 
-        Seeds and (drawn) learning rates are what a condition is repeated over.
+        Seeds and drawn learning rates are what a condition is repeated over; a learning rate that was
+        set is a condition, as `lr_set`.
         """
         return [column for column in dict.fromkeys(["algorithm", *self.varying]) if column not in ("seed", "lr", *without)]
 
@@ -171,7 +175,7 @@ def _read_run_json(run_dir: Path) -> dict[str, Any]:
         error = f" ({info['error']})" if info.get("error") else ""
         raise _Skip(f"status is {info.get('status')!r}, not 'completed'{error}")
     try:
-        info["settings"] = _settings(info["config"])
+        info["settings"] = _settings(info["config"], info.get("choices") or {})
     except (KeyError, TypeError) as error:
         raise _Skip(f"run.json's config has no {error} setting") from None
     return info
@@ -243,13 +247,18 @@ def _episode_counts_disagree(episodes: pd.DataFrame, infos: dict[int, dict[str, 
     return disagree
 
 
-def _settings(config: dict[str, Any]) -> dict[str, Any]:
-    """A run's settings as flat columns: group choices by name (optimizer as the paper names it), the rest dotted."""
+def _settings(config: dict[str, Any], choices: dict[str, Any]) -> dict[str, Any]:
+    """A run's settings as flat columns: group choices by name (optimizer as the paper names it), the rest dotted.
+
+    `choices` are Hydra's config group choices from run.json; a run recorded without them (written before
+    run.json had them, or by `train` called directly) counts as having set its learning rate.
+    """
     flat = _flatten(config)
     optimizer = config["optimizer"]
     named = {
         "algorithm": config["algorithm"]["name"],
         "game": config["game"]["name"],
+        "lr_set": None if choices.get("lr_sampling") else config["lr"],
         "model": config["model"]["name"],
         # shared_rmsprop and rmsprop are one optimizer with and without shared statistics (Figure S5's names)
         "optimizer": "shared_rmsprop" if optimizer["name"] == "rmsprop" and optimizer.get("shared_statistics") else optimizer["name"],

@@ -36,8 +36,12 @@ def run(cfg: DictConfig) -> None:
             config.pin_workers = resolved_config["pin_workers"] = False
         # A relative resume.root is the launch directory's, wherever the launcher runs the job (Ray: elsewhere).
         config.resume.root = str(Path(hydra_config.runtime.cwd, config.resume.root))
+        # The config groups chosen, Hydra's own (hydra/launcher, ...) aside: the analysis tells a drawn
+        # learning rate (lr_sampling) from a set one by them.
+        choices = {group: choice for group, choice in hydra_config.runtime.choices.items()
+                   if not group.startswith("hydra")}
         run_job(config, run_dir=Path(hydra_config.runtime.output_dir), resolved_config=resolved_config,
-                overrides=list(hydra_config.overrides.task))
+                overrides=list(hydra_config.overrides.task), choices=choices)
     except (ConfigError, RunFailed) as error:
         if hydra_config.mode != RunMode.MULTIRUN:
             exit_with(error)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,21 +101,24 @@ def find_earlier_run(root: Path, resolved_config: dict[str, Any]) -> EarlierRun 
     return best
 
 
-def run_job(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+def run_job(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str],
+            choices: dict[str, str] | None = None) -> dict[str, Any]:
     """Skip, continue or start the job; return its summary (a skipped job's says where it completed).
 
+    `overrides` and `choices` (Hydra's config group choices) go into run.json as they are.
     Raises RunDirectoryTaken, and what `train` raises.
     """
+    start = partial(train, config, run_dir, resolved_config, overrides, choices=choices)
     refuse_a_run_of_another_config(run_dir, resolved_config)
     root = Path(config.resume.root)
     if not config.resume.enabled:
-        return train(config, run_dir, resolved_config, overrides)
+        return start()
     if not run_dir.resolve().is_relative_to(root.resolve()):
         log.info("resume: %s is outside resume.root=%s, so this job starts afresh", run_dir, root)
-        return train(config, run_dir, resolved_config, overrides)
+        return start()
     earlier = find_earlier_run(root, resolved_config)
     if earlier is None:
-        return train(config, run_dir, resolved_config, overrides)
+        return start()
     if earlier.status == "completed" and earlier.run_dir.resolve() == run_dir.resolve():
         # The same sweep directory again (a fixed hydra.sweep.dir): the run is there; leave it be.
         log.info("skipped: this job completed here before (resume.enabled=false runs it again)")
@@ -125,4 +129,4 @@ def run_job(config: Config, run_dir: Path, resolved_config: dict[str, Any], over
         write_json_atomically(run_dir / "run.json", {"status": "skipped", "config": resolved_config,
                                                      "overrides": overrides, "summary": summary, "error": None})
         return summary
-    return train(config, run_dir, resolved_config, overrides, resume_from=earlier.run_dir)
+    return start(resume_from=earlier.run_dir)

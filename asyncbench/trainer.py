@@ -108,8 +108,11 @@ class Inbox:
 
 
 def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str] = (),
-          resume_from: Path | None = None) -> dict[str, Any]:
+          resume_from: Path | None = None, choices: dict[str, str] | None = None) -> dict[str, Any]:
     """Run `config.threads` actor-learners to the frame or wall-clock budget; return the summary.
+
+    `overrides` (the command line's) and `choices` (Hydra's config group choices: the preset, the
+    game, lr_sampling, ...) are recorded in run.json as given.
 
     With `resume_from` (the directory of an earlier run of the same config that holds a checkpoint),
     continue that run from its checkpoint, writing into `run_dir`.
@@ -120,13 +123,13 @@ def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overri
         KeyboardInterrupt: Ctrl-C or SIGTERM (run.json says interrupted).
     """
     try:
-        return _train(config, run_dir, resolved_config, overrides, resume_from)
+        return _train(config, run_dir, resolved_config, overrides, resume_from, choices or {})
     except OSError as error:
         raise RunFailed(describe_os_error(error)) from error
 
 
 def _train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overrides: list[str],
-           resume_from: Path | None) -> dict[str, Any]:
+           resume_from: Path | None, choices: dict[str, str]) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     # Workers start with one OpenMP thread: the variable must be set before they import torch.
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -148,7 +151,7 @@ def _train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overr
         checkpoint.restore(shared)
         log.info("continuing %s from its checkpoint at T %s", resume_from, f"{checkpoint.frames:,}")
 
-    supervisor = Supervisor(config, run_dir, shared, context, resolved_config, list(overrides), checkpoint)
+    supervisor = Supervisor(config, run_dir, shared, context, resolved_config, list(overrides), choices, checkpoint)
     if checkpoint is not None:
         supervisor.info["resumed_from"] = {"run_dir": str(resume_from), "T": checkpoint.frames}
     on_main_thread = threading.current_thread() is threading.main_thread()  # not so under some launchers
@@ -171,7 +174,8 @@ class Supervisor:
     """Starts the workers, turns their records into files and status lines, and stops them."""
 
     def __init__(self, config: Config, run_dir: Path, shared: SharedState, context: Any,
-                 resolved_config: dict[str, Any], overrides: list[str], checkpoint: Checkpoint | None = None):
+                 resolved_config: dict[str, Any], overrides: list[str], choices: dict[str, str],
+                 checkpoint: Checkpoint | None = None):
         self.config = config
         self.run_dir = run_dir
         self.shared = shared
@@ -201,6 +205,7 @@ class Supervisor:
             "status": "starting",
             "config": resolved_config,
             "overrides": overrides,
+            "choices": choices,
             "seed": config.seed,
             "pid": os.getpid(),  # the main process: a sweep stopped by SIGTERM passes it on to this pid
             "versions": provenance.versions(),

@@ -62,6 +62,30 @@ def test_every_run_of_a_real_sweep_loads_into_tidy_tables(sweep):
     loaded = dict(zip(results.runs["seed"] * 10 + results.runs["threads"], results.runs["final_score"]))
     assert loaded == pytest.approx(final)
     assert set(results.versions["package"]) >= {"torch", "asyncbench"}
+    assert all(info["choices"]["algorithm"] == "a3c" and info["choices"]["lr_sampling"] is None for info in infos)
+
+
+def _copy_with_lr(source: Path, target: Path, lr: float, drawn: bool) -> None:
+    shutil.copytree(source, target)
+    info = json.loads((target / "run.json").read_text())
+    info["config"]["lr"] = lr
+    info["choices"]["lr_sampling"] = "log_uniform" if drawn else None
+    (target / "run.json").write_text(json.dumps(info))
+
+
+def test_a_set_learning_rate_is_a_condition_and_a_drawn_one_is_not(sweep, tmp_path):
+    sources = sorted(sweep.glob("*threads=1"))  # two seeds of one condition
+    assert len(sources) == 2
+    for index, source in enumerate(sources):
+        _copy_with_lr(source, tmp_path / "set" / f"a_{index}", 1e-3, drawn=False)
+        _copy_with_lr(source, tmp_path / "set" / f"b_{index}", 1e-2, drawn=False)
+        _copy_with_lr(source, tmp_path / "drawn" / f"{index}", [2e-4, 5e-3][index], drawn=True)
+    set_rates = load_results([tmp_path / "set"])
+    assert "lr_set" in set_rates.conditions() and "lr" not in set_rates.conditions()
+    assert sorted(set_rates.runs.groupby(set_rates.conditions()).size()) == [2, 2]
+    drawn = load_results([tmp_path / "drawn"])
+    assert drawn.runs["lr"].nunique() == 2 and drawn.runs["lr_set"].isna().all()
+    assert "lr_set" not in drawn.conditions()
 
 
 def test_truncated_corrupt_and_unfinished_runs_are_skipped_with_one_line_each(damaged, caplog):
