@@ -125,10 +125,8 @@ def _evaluation_curves(results: Results) -> plt.Figure:
     algorithm. Random and human no-op baselines and the game's milestones are drawn across."""
     hue = "root" if results.runs["root"].nunique() > 1 else "run" if len(results.runs) <= 10 else "algorithm"
     columns = list(dict.fromkeys(["run", "game", hue]))
-    finals = (results.evaluations[results.evaluations["final"] == True]  # noqa: E712
-              .groupby("run", observed=True).agg(T=("T", "max"), score=("score", "mean"), wall_seconds=("wall_seconds", "max"))
-              .reset_index())
-    curves = {"periodic": evaluation_means(results.runs, results.evaluations), "final": finals}
+    means = evaluation_means(results.runs, results.evaluations)
+    curves = {"periodic": means[means["final"] == False], "final": means[means["final"] == True]}  # noqa: E712
     for kind, points in curves.items():
         points = points.merge(results.runs[columns], on="run")
         points[hue] = points[hue].astype(str)

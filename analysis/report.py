@@ -37,8 +37,9 @@ def write_report(results: Results, out: Path, command: str, reference_scores: Ma
          "runs, with a 95% percentile bootstrap interval. The paper's columns are human-starts scores."),
         ("evaluation_milestones", "Time to evaluation milestones", tables.evaluation_milestones(results),
          "Per run of a game with milestones (Pong: -10, 0, +18): the frames (millions) and wall-clock minutes after "
-         "start-up at which the evaluator's mean score first reached each, timed when that evaluation ended. Blank: "
-         "never reached."),
+         "start-up at which the evaluator's mean score first reached each, timed when that evaluation ended; the "
+         "evaluation of the final weights counts too (after a wall-clock budget it ends past the budget). "
+         "`evaluations` counts both kinds. Blank: never reached."),
         ("table1_human_normalised", "Table 1: human-normalised scores", tables.human_normalised_summary(results),
          "Ours: no-op starts, normalised with the no-op baselines; IQM over all runs with a bootstrap stratified "
          "by game. Paper rows: recomputed from Table S3 on the same games with the human-starts baselines, under "

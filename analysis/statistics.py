@@ -87,13 +87,14 @@ def curves_on_grid(points: pd.DataFrame, x: str, keys: list[str], grid_points: i
 
 
 def evaluation_means(runs: pd.DataFrame, evaluations: pd.DataFrame) -> pd.DataFrame:
-    """One row per complete periodic evaluation of each run: `T` (the snapshot's frames), `score` (the mean
-    over its episodes) and `wall_seconds`, when its last episode ended: when the score was known.
+    """One row per complete evaluation of each run, periodic or of the final weights (`final`): `T` (the
+    snapshot's frames), `score` (the mean over its episodes) and `wall_seconds`, when its last episode
+    ended: when the score was known.
 
-    An evaluation cut short by the end of training (fewer episodes than `evaluation.episodes`) is left out.
+    An evaluation cut short (fewer episodes than `evaluation.episodes`: by the end of training, or a
+    final evaluation by its timeout) is left out.
     """
-    periodic = evaluations[evaluations["final"] == False]  # noqa: E712
-    means = (periodic.groupby(["run", "T"], observed=True)
+    means = (evaluations.groupby(["run", "T", "final"], observed=True)
              .agg(score=("score", "mean"), episodes=("score", "size"), wall_seconds=("wall_seconds", "max"))
              .reset_index())
     wanted = means["run"].map(runs.set_index("run")["evaluation.episodes"])

@@ -69,12 +69,14 @@ def evaluation_milestones(results: Results, milestones: Mapping[str, tuple[float
     """Per run of a game with milestones: the frames and wall-clock minutes at which the evaluator's mean
     score first reached each milestone (blank: never), and the run's best evaluation mean.
 
-    Time is when that evaluation's last episode ended, so it includes the evaluation's own latency.
+    Every complete evaluation counts, the final one too (the weights at the stop, played once training
+    has ended). Time is when that evaluation's last episode ended, so it includes the evaluation's own
+    latency; a final evaluation after a wall-clock budget ends after the budget.
     """
     means = evaluation_means(results.runs, results.evaluations)
     rows = []
     for run in results.runs[results.runs["game"].isin(milestones)].itertuples(index=False):
-        run_means = means[means["run"] == run.run].sort_values("T")
+        run_means = means[means["run"] == run.run].sort_values("wall_seconds")
         row = {"root": run.root, "algorithm": run.algorithm, "seed": run.seed, "run": run.run,
                "evaluations": len(run_means), "best_mean": run_means["score"].max() if len(run_means) else math.nan}
         for milestone in milestones[run.game]:

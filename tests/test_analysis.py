@@ -144,18 +144,19 @@ def test_evaluation_milestones_on_a_small_case_computed_by_hand():
     evaluations = {"r0": [(1_000_000, 60, -21, False), (1_000_000, 70, -19, False),   # mean -20
                           (2_000_000, 130, -12, False), (2_000_000, 140, -6, False),  # mean -9 at 140 s: -10
                           (3_000_000, 200, 19, False),                              # cut short: not an evaluation
-                          (3_000_000, 260, 19, True), (3_000_000, 270, 19, True)],  # final: not timed
-                   "r1": [(500_000, 30, 0, False), (500_000, 40, 18, False)]}       # mean 9 at 40 s: -10 and 0
+                          (3_000_000, 260, 19, True), (3_000_000, 270, 19, True)],  # final, 19 at 270 s: 0 and +18
+                   "r1": [(500_000, 30, 0, False), (500_000, 40, 18, False),        # mean 9 at 40 s: -10 and 0
+                          (800_000, 400, 18, True)]}                                # final cut short (its timeout)
     runs = pd.DataFrame([{"run": run, "root": "fast", "algorithm": "a3c", "game": "pong", "seed": seed,
                           "evaluation.episodes": 2, "wall_seconds": 300.0} for seed, run in enumerate(evaluations)])
     rows = pd.DataFrame([{"run": run, "T": T, "wall_seconds": seconds, "score": score, "final": final}
                          for run, episodes in evaluations.items() for T, seconds, score, final in episodes])
     table = tables.evaluation_milestones(Results(runs, pd.DataFrame(), rows, pd.DataFrame(), pd.DataFrame(), [])).set_index("run")
-    assert table.loc["r0", ["M_frames_to_-10", "minutes_to_-10", "best_mean"]].tolist() == [2.0, pytest.approx(140 / 60), -9.0]
-    assert table.loc["r0", ["M_frames_to_+0", "M_frames_to_+18"]].isna().all()
+    assert table.loc["r0", ["M_frames_to_-10", "minutes_to_-10", "best_mean"]].tolist() == [2.0, pytest.approx(140 / 60), 19.0]
+    assert table.loc["r0", ["M_frames_to_+0", "M_frames_to_+18", "minutes_to_+18"]].tolist() == [3.0, 3.0, pytest.approx(270 / 60)]
     assert table.loc["r1", ["M_frames_to_-10", "M_frames_to_+0", "minutes_to_+0"]].tolist() == [0.5, 0.5, pytest.approx(40 / 60)]
-    assert np.isnan(table.loc["r1", "M_frames_to_+18"])
-    assert table["evaluations"].tolist() == [2, 1]
+    assert np.isnan(table.loc["r1", "M_frames_to_+18"]) and table.loc["r1", "best_mean"] == 9.0
+    assert table["evaluations"].tolist() == [3, 1]
 
 
 def test_iqm_and_its_stratified_bootstrap_interval():

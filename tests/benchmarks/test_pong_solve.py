@@ -6,7 +6,7 @@ Too long for CI (up to 20 minutes a seed), so it is marked `solve` and left out 
 
 Each seed runs the real command line, `python -m asyncbench experiment=pong_fast seed=S`, to the
 evaluator's first mean of +18 over 10 no-op-start episodes, 20 minutes or 5M frames. Target: every seed reaches +18
-within the 20 minutes. The minutes and frames to -10, 0 and +18 are printed in the figures table.
+within the 20 minutes, in a periodic evaluation or in that of the final weights (timed when it ended). The minutes and frames to -10, 0 and +18 are printed in the figures table.
 """
 
 import pytest
@@ -35,6 +35,8 @@ def test_pong_fast_reaches_18_within_20_minutes(benchmark, tmp_path, seed):
                "best_mean": float(milestones["best_mean"])}
     benchmark.extra_info.update(figures)
     report(figures)
-    reached = info["summary"].get("stop_score_reached")
-    assert reached is not None, f"seed {seed}: best evaluation mean {milestones['best_mean']:.1f} < 18 in {TARGET_MINUTES} minutes"
-    assert reached["wall_seconds"] <= TARGET_MINUTES * 60
+    # A periodic evaluation (which stops training) or that of the final weights, where training stopped
+    # earlier at the 5M frames of the preset's learning-rate horizon.
+    minutes = milestones["minutes_to_+18"]
+    assert minutes <= TARGET_MINUTES, (f"seed {seed}: no evaluation mean of +18 within {TARGET_MINUTES} minutes "
+                                       f"(best {milestones['best_mean']:.1f}; +18 at {minutes:.1f} min)")
