@@ -160,6 +160,7 @@ class Config:
     max_grad_norm: Optional[float] = field(default=None, metadata={"check": above(0.0)})
     frames: int = checked(at_least(1, "an integer"))
     max_seconds: Optional[float] = field(default=None, metadata={"check": above(0.0)})
+    stop_return: Optional[float] = None
 
     start_method: str = checked(one_of("spawn", "forkserver", "fork"))
     pin_workers: bool = MISSING

@@ -317,6 +317,7 @@ class Supervisor:
             self.recent_returns.append(record.episode_return)
             self.episodes_log.write({"T": record.frames, "wall_seconds": record.wall_seconds, "worker": record.rank,
                                      "return": record.episode_return, "length": record.length})
+            self._stop_if_returns_reached(record)
         elif isinstance(record, UpdateStats):
             self.updates += record.updates
             self.stat_updates += record.updates
@@ -344,13 +345,27 @@ class Supervisor:
     def _stop_if_solved(self, record: EvaluationEpisode, mean_score: float) -> None:
         """End training once a periodic evaluation's mean score reaches `evaluation.stop_score`."""
         target = self.config.evaluation.stop_score
-        if target is None or mean_score < target or "stop_score_reached" in self.info["summary"]:
+        if target is not None and mean_score >= target:
+            # When it was known: the snapshot's T, and the wall-clock time its evaluation's last episode ended.
+            self._stop_early("stop_score_reached", record.frames, record.wall_seconds, mean_score=mean_score,
+                             why=f"evaluation at T {record.frames:,} scored {mean_score:.1f} >= evaluation.stop_score {target:g}")
+
+    def _stop_if_returns_reached(self, record: Episode) -> None:
+        """End training once the mean return of the last 100 training episodes reaches `stop_return`."""
+        target = self.config.stop_return
+        if target is None or len(self.recent_returns) < self.recent_returns.maxlen:
             return
-        # When it was known: the snapshot's T, and the wall-clock time its evaluation's last episode ended.
-        self.info["summary"]["stop_score_reached"] = {"T": record.frames, "wall_seconds": round(record.wall_seconds, 3),
-                                                      "mean_score": mean_score}
-        log.info("evaluation at T %s scored %.1f >= evaluation.stop_score %g: stopping",
-                 f"{record.frames:,}", mean_score, target)
+        mean_return = self._mean_recent_return()
+        if mean_return >= target:
+            self._stop_early("stop_return_reached", record.frames, record.wall_seconds, mean_return=round(mean_return, 3),
+                             why=f"the last 100 episodes averaged {mean_return:.1f} >= stop_return {target:g} at T {record.frames:,}")
+
+    def _stop_early(self, reason: str, frames: int, wall_seconds: float, why: str, **measured: float) -> None:
+        """Record in the summary why and when (T, wall-clock) training ends before its budgets, the first time."""
+        if reason in self.info["summary"]:
+            return
+        self.info["summary"][reason] = {"T": frames, "wall_seconds": round(wall_seconds, 3), **measured}
+        log.info("%s: stopping", why)
         self.shared.stop.set()
 
     def _check_workers(self) -> None:

@@ -28,11 +28,14 @@ def test_first_solved_at_by_hand():
 
 @pytest.mark.slow
 def test_a3c_with_two_workers_solves_cartpole(tmp_path):
-    done = run_app("threads=2", "seed=0", f"hydra.run.dir={tmp_path}", timeout=600)
+    """The default job, stopped by stop_return once it is solved (at 0.5-1.15M of its 2M frames, measured)."""
+    done = run_app("threads=2", "seed=0", f"stop_return={SOLVED}", f"hydra.run.dir={tmp_path}", timeout=600)
     assert done.returncode == 0, done.stderr
     info, episodes, _ = read_run(tmp_path)
     assert info["config"]["frames"] == BUDGET
     solved_at = first_solved_at(episodes, SOLVED)
+    # The trainer stopped where this test finds the 100-episode mean first at 475, on the same rows.
+    assert solved_at is None or info["summary"]["stop_return_reached"]["T"] == solved_at
     best = max(sum(float(row["return"]) for row in episodes[end - 100:end]) / 100
                for end in range(100, len(episodes) + 1))
     print(f"CartPole solved at T={solved_at} (best 100-episode mean {best:.1f}, "
@@ -79,7 +82,8 @@ LEARNED = 100.0  # a 100-episode mean; a uniformly random policy averages about 
 def test_value_based_method_learns_cartpole(tmp_path, algorithm):
     """Measured with these settings (seed 0): a 100-episode mean of 100 first at T = 155k (one-step Q),
     260k (one-step Sarsa) and 147k (n-step Q), of 400k frames."""
-    done = run_app(f"algorithm={algorithm}", *VALUE_BASED_CARTPOLE, f"hydra.run.dir={tmp_path}", timeout=600)
+    done = run_app(f"algorithm={algorithm}", *VALUE_BASED_CARTPOLE, f"stop_return={LEARNED}", f"hydra.run.dir={tmp_path}",
+                   timeout=600)
     assert done.returncode == 0, done.stderr
     _, episodes, _ = read_run(tmp_path)
     reached_at = first_solved_at(episodes, LEARNED)
