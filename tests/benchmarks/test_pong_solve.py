@@ -6,7 +6,8 @@ Too long for CI (up to 20 minutes a seed), so it is marked `solve` and left out 
 
 Each seed runs the real command line, `python -m asyncbench experiment=pong_fast seed=S`, to the
 evaluator's first mean of +18 over 10 no-op-start episodes, 20 minutes or 5M frames. Target: every seed reaches +18
-within the 20 minutes, in a periodic evaluation or in that of the final weights (timed when it ended). The minutes and frames to -10, 0 and +18 are printed in the figures table.
+within the 20 minutes, in a periodic evaluation or in that of the final weights (timed when it ended). The
+minutes and frames to -10, 0 and +18 are printed in the figures table.
 """
 
 import pytest
