@@ -52,8 +52,8 @@ def above(low: float, kind: str = "a number") -> Check:
     return Check(lambda v: v > low, f"{kind} > {low:g}")
 
 
-def between(low: float, high: float) -> Check:
-    return Check(lambda v: low <= v <= high, f"a number in [{low:g}, {high:g}]")
+def between(low: float, high: float, kind: str = "a number") -> Check:
+    return Check(lambda v: low <= v <= high, f"{kind} in [{low:g}, {high:g}]")
 
 
 def one_of(*choices: str) -> Check:
@@ -161,6 +161,7 @@ class Config:
     frames: int = checked(at_least(1, "an integer"))
     max_seconds: Optional[float] = field(default=None, metadata={"check": above(0.0)})
     stop_return: Optional[float] = None
+    stop_return_episodes: int = checked(between(1, 100, "an integer"))  # the trainer keeps the last 100 returns
 
     start_method: str = checked(one_of("spawn", "forkserver", "fork"))
     pin_workers: bool = MISSING

@@ -351,14 +351,16 @@ class Supervisor:
                              why=f"evaluation at T {record.frames:,} scored {mean_score:.1f} >= evaluation.stop_score {target:g}")
 
     def _stop_if_returns_reached(self, record: Episode) -> None:
-        """End training once the mean return of the last 100 training episodes reaches `stop_return`."""
-        target = self.config.stop_return
-        if target is None or len(self.recent_returns) < self.recent_returns.maxlen:
+        """End training once the mean return of the last `stop_return_episodes` training episodes reaches
+        `stop_return`."""
+        target, window = self.config.stop_return, self.config.stop_return_episodes
+        if target is None or len(self.recent_returns) < window:
             return
-        mean_return = self._mean_recent_return()
+        mean_return = sum(list(self.recent_returns)[-window:]) / window
         if mean_return >= target:
             self._stop_early("stop_return_reached", record.frames, record.wall_seconds, mean_return=round(mean_return, 3),
-                             why=f"the last 100 episodes averaged {mean_return:.1f} >= stop_return {target:g} at T {record.frames:,}")
+                             why=f"the last {window} episodes averaged {mean_return:.1f} >= stop_return {target:g} "
+                                 f"at T {record.frames:,}")
 
     def _stop_early(self, reason: str, frames: int, wall_seconds: float, why: str, **measured: float) -> None:
         """Record in the summary why and when (T, wall-clock) training ends before its budgets, the first time."""

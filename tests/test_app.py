@@ -75,6 +75,7 @@ def test_short_pong_run_on_the_real_rom(tmp_path):
     ("atari.crop_rows=[50,20]", "atari.crop_rows=[50, 20] is not allowed: expected [top, bottom] with 0 <= top < bottom <= 210"),
     ("model.input_normalization=raw", "model.input_normalization='raw' is not allowed: expected one of scale, standardize"),
     ("algorithm.policy_init_scale=0", "algorithm.policy_init_scale=0.0 is not allowed: expected a number > 0"),
+    ("stop_return_episodes=101", "stop_return_episodes=101 is not allowed: expected an integer in [1, 100]"),
 ])
 def test_a_bad_setting_fails_with_one_line_before_anything_starts(tmp_path, override, message):
     done = run_app(override, f"hydra.run.dir={tmp_path}")
