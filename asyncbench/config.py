@@ -292,13 +292,14 @@ def _check_observed_indices(game: GameConfig) -> None:
                           f"expected distinct indices in 0..{size - 1}")
 
 
-def compose_config(overrides: tuple[str, ...] | list[str] = ()) -> DictConfig:
-    """Compose `conf/config.yaml` with command-line style overrides, as the app does."""
+def compose_config(overrides: tuple[str, ...] | list[str] = (), with_hydra: bool = False) -> DictConfig:
+    """Compose `conf/config.yaml` with command-line style overrides, as the app does; `with_hydra` keeps
+    Hydra's own node (`hydra.sweeper.params`: what a preset sweeps over)."""
     from hydra import compose, initialize_config_dir
 
     register_schemas()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=with_hydra)
 
 
 def load_config(overrides: tuple[str, ...] | list[str] = ()) -> Config:
