@@ -51,7 +51,8 @@ def test_multirun_over_threads_writes_two_complete_runs(tmp_path):
 
 
 def test_short_pong_run_on_the_real_rom(tmp_path):
-    done = run_app("game=pong", "threads=2", "frames=16000", *QUICK, f"hydra.run.dir={tmp_path}")
+    # Two final evaluation episodes, not the default 10: 10 of Pong took 10 of the run's 18 s.
+    done = run_app("game=pong", "threads=2", "frames=16000", "evaluation.episodes=2", *QUICK, f"hydra.run.dir={tmp_path}")
     assert done.returncode == 0, done.stderr
     info, _, progress = assert_complete(tmp_path, threads=2)
     assert info["config"]["model"]["name"] == "small"  # the game picked the paper's Atari network
