@@ -8,18 +8,21 @@ which keeps a thousand runs interactive.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from hydra.errors import HydraException
 
-from asyncbench.config import OPERATIONAL_SETTINGS
+from asyncbench.config import OPERATIONAL_SETTINGS, ConfigError, load_config
 from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COLUMNS
 
 log = logging.getLogger("analysis")
@@ -251,9 +254,10 @@ def _settings(config: dict[str, Any], choices: dict[str, Any]) -> dict[str, Any]
     """A run's settings as flat columns: group choices by name (optimizer as the paper names it), the rest dotted.
 
     `choices` are Hydra's config group choices from run.json; a run recorded without them (written before
-    run.json had them, or by `train` called directly) counts as having set its learning rate.
+    run.json had them, or by `train` called directly) counts as having set its learning rate. A setting
+    missing from an older run's config (added since) takes its default (`_defaults`).
     """
-    flat = _flatten(config)
+    flat = {**_defaults(config["algorithm"]["name"]), **_flatten(config)}
     optimizer = config["optimizer"]
     named = {
         "algorithm": config["algorithm"]["name"],
@@ -264,6 +268,21 @@ def _settings(config: dict[str, Any], choices: dict[str, Any]) -> dict[str, Any]
         "optimizer": "shared_rmsprop" if optimizer["name"] == "rmsprop" and optimizer.get("shared_statistics") else optimizer["name"],
     }
     return {**flat, **named}
+
+
+@cache
+def _defaults(algorithm: str) -> dict[str, Any]:
+    """The default settings of `algorithm=` outside the game, model and optimizer groups, flat.
+
+    A setting is added with the default that keeps what asyncbench did before it (`stop_return_episodes`
+    100, `evaluation.side_by_side` 1), so a run written before a setting existed ran as that default:
+    filled in, it neither leaves its condition (100 against nothing) nor joins another (5 against nothing).
+    """
+    try:
+        flat = _flatten(dataclasses.asdict(load_config([f"algorithm={algorithm}"])))
+    except (ConfigError, HydraException):  # a method this version of asyncbench does not have: nothing to fill
+        return {}
+    return {key: value for key, value in flat.items() if key.split(".")[0] not in ("game", "model", "optimizer")}
 
 
 def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -289,13 +308,17 @@ def _facts_table(infos: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _varying_settings(runs: pd.DataFrame, setting_columns: list[str]) -> list[str]:
-    """The settings that differ between runs, leaving out those that follow from the named ones (game.env_id from game)."""
+    """The settings that differ between runs, leaving out those that follow from the named ones (game.env_id from
+    game; never from a seed or a learning rate, which runs of one condition differ in).
+
+    """
     named = [column for column in SETTING_COLUMNS if runs[column].nunique(dropna=False) > 1]
+    determining = [column for column in named if column not in ("seed", "lr")]  # nothing follows from a seed
     others = []
     for column in setting_columns:
         if column in SETTING_COLUMNS or column.startswith(OPERATIONAL_SETTINGS) or runs[column].astype(str).nunique() <= 1:
             continue
-        follows = named and (runs.groupby(named, dropna=False)[column].nunique(dropna=False) <= 1).all()
+        follows = determining and (runs.groupby(determining, dropna=False)[column].nunique(dropna=False) <= 1).all()
         if not follows:
             others.append(column)
     return named + others

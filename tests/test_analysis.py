@@ -90,6 +90,27 @@ def test_a_set_learning_rate_is_a_condition_and_a_drawn_one_is_not(sweep, tmp_pa
     assert "lr_set" not in drawn.conditions()
 
 
+def test_a_run_written_before_a_setting_existed_counts_as_its_default(sweep, tmp_path):
+    """Two seeds of one condition, one of them with its config as run.json held it before
+    stop_return_episodes and evaluation.side_by_side existed."""
+    sources = sorted(sweep.glob("*threads=1"))
+    new = shutil.copytree(sources[0], tmp_path / "new")
+    older = shutil.copytree(sources[1], tmp_path / "older")
+    info = json.loads((older / "run.json").read_text())
+    del info["config"]["stop_return_episodes"], info["config"]["evaluation"]["side_by_side"]
+    (older / "run.json").write_text(json.dumps(info))
+    results = load_results([tmp_path])
+    assert results.runs.groupby(results.conditions(), dropna=False).size().tolist() == [2]
+    assert results.runs["stop_return_episodes"].tolist() == [100, 100]
+    # The newer run evaluated 5 episodes at once: the older one, at the default 1, is another condition.
+    info = json.loads((new / "run.json").read_text())
+    info["config"]["evaluation"]["side_by_side"] = 5
+    (new / "run.json").write_text(json.dumps(info))
+    results = load_results([tmp_path])
+    assert "evaluation.side_by_side" in results.conditions()
+    assert dict(zip(results.runs["run"], results.runs["evaluation.side_by_side"])) == {"new": 5, "older": 1}
+
+
 def test_truncated_corrupt_and_unfinished_runs_are_skipped_with_one_line_each(damaged, caplog):
     with caplog.at_level(logging.WARNING, logger="analysis"):
         results = load_results([damaged])
