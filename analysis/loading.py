@@ -309,9 +309,7 @@ def _facts_table(infos: list[dict[str, Any]]) -> pd.DataFrame:
 
 def _varying_settings(runs: pd.DataFrame, setting_columns: list[str]) -> list[str]:
     """The settings that differ between runs, leaving out those that follow from the named ones (game.env_id from
-    game; never from a seed or a learning rate, which runs of one condition differ in).
-
-    """
+    game; never from a seed or a learning rate, which runs of one condition differ in)."""
     named = [column for column in SETTING_COLUMNS if runs[column].nunique(dropna=False) > 1]
     determining = [column for column in named if column not in ("seed", "lr")]  # nothing follows from a seed
     others = []

@@ -72,7 +72,7 @@ def test_evaluator_cost_on_training_throughput(benchmark, tmp_path):
     """Two workers train while the evaluator evaluates without pause, held to a quarter of one core,
     against the same run without the evaluator just before it: paired, because this host's throughput
     drifts by more than the cost between runs minutes apart (unpaired against the 2-worker benchmark,
-    the drop read 0.04 and 0.14 on one day; paired, 0.08-0.14)."""
+    the drop read 0.04 and 0.14 on one day; paired, 0.06-0.14)."""
     share, cores = 0.25, len(os.sched_getaffinity(0))
     config = load_config([*PONG, "threads=2", "evaluation.enabled=true", "evaluation.interval_frames=1",
                           f"evaluation.cpu_share={share}", "evaluation.final=false"])
