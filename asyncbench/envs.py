@@ -28,7 +28,7 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
             game.env_id,
             # AtariPreprocessing reads each screen it keeps from the emulator itself and discards what the
             # base env returns every frame: grayscale is the cheapest screen that leaves its buffers their
-            # shape (RGB, the default, copies 100 KB a frame, 28 us an agent step, and evicts as much cache).
+            # shape (RGB, the default, copies 100 KB a frame through the cache: 28 us an agent step).
             obs_type="grayscale",
             frameskip=1,
             repeat_action_probability=atari.repeat_action_probability,

@@ -111,7 +111,7 @@ def test_a3c_lstm_on_pong_improves_over_the_random_policy_within_1m_frames(tmp_p
     over the last 20), and the preset's own runs fell to 0.42-0.84 nats before 800k; at 0.0025 they kept
     0.98-1.37. The kept beta 0.0025 runs (results/pong) first averaged -19.2 over 20 episodes at 386k, 481k
     and 632k frames, and all 23 kept pong_fast runs between 294k and 739k; the first 20 episodes of each
-    averaged -20.2 to -20.9. Runs of this test stopped at 272k, 463k and 592k frames (64-133 s); at a 700k
+    averaged -20.2 to -20.9. Runs of this test stopped at 272k, 463k, 592k and 636k frames (64-136 s); at a 700k
     budget one CI run ended short, its best 20 episodes at -19.5 (153 s)."""
     done = run_app("experiment=pong_fast", "seed=0", "frames=1000000", "lr_schedule=constant", "algorithm.beta=0.0025",
                    f"stop_return={PONG_IMPROVED}", "stop_return_episodes=20", "evaluation.enabled=false",
