@@ -141,6 +141,11 @@ class AlgorithmConfig:
 # The whole run
 
 
+# Training episodes whose returns the trainer keeps: the status line and summary average them (as
+# gymnasium's "solved" does), and stop_return averages the last stop_return_episodes of them.
+RECENT_EPISODES = 100
+
+
 @dataclass
 class Config:
     algorithm: Any = MISSING
@@ -161,7 +166,7 @@ class Config:
     frames: int = checked(at_least(1, "an integer"))
     max_seconds: Optional[float] = field(default=None, metadata={"check": above(0.0)})
     stop_return: Optional[float] = None
-    stop_return_episodes: int = checked(between(1, 100, "an integer"))  # the trainer keeps the last 100 returns
+    stop_return_episodes: int = checked(between(1, RECENT_EPISODES, "an integer"))
 
     start_method: str = checked(one_of("spawn", "forkserver", "fork"))
     pin_workers: bool = MISSING

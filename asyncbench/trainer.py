@@ -27,7 +27,7 @@ from torch.nn.utils import vector_to_parameters
 from asyncbench import provenance
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.checkpoint import CHECKPOINT_NAME, Checkpoint, save_torch_atomically
-from asyncbench.config import Config
+from asyncbench.config import RECENT_EPISODES, Config
 from asyncbench.envs import make_env
 from asyncbench.evaluator import EVALUATOR_RANK, EvaluationEpisode, run_evaluator
 from asyncbench.records import (
@@ -195,7 +195,7 @@ class Supervisor:
         self.progress_log = CsvLog(run_dir / "progress.csv", PROGRESS_COLUMNS + self.stat_names,
                                    earlier.get("progress.csv"))
         self.csv_logs = (self.episodes_log, self.progress_log, self.evaluations_log)
-        self.recent_returns: deque[float] = deque(maxlen=100)
+        self.recent_returns: deque[float] = deque(maxlen=RECENT_EPISODES)
         self.episodes = 0
         self.updates = 0
         self.stat_sums = dict.fromkeys(self.stat_names, 0.0)
