@@ -27,10 +27,9 @@ import torch
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
 from asyncbench.envs import frames_per_step, make_env
-from asyncbench.optimizers import clip_gradient_norm
 from asyncbench.rollout import Rollout
 from asyncbench.shared import SharedState
-from asyncbench.worker import build_network, make_learner, pin_to_core
+from asyncbench.worker import build_network, compute_gradient, make_learner, pin_to_core
 
 
 def seconds_per_call(work: Callable[[], object], seconds: float) -> float:
@@ -81,10 +80,7 @@ def _measure(config: Config, seconds: float) -> dict[str, float]:
                       rewards=[0.0] * config.t_max, next_observation=frames[-1], terminal=False)
 
     def update() -> None:
-        loss, _ = method.loss(local.module, rollout)
-        local.zero_grad()
-        loss.backward()
-        clip_gradient_norm(local.gradient, config.max_grad_norm)
+        compute_gradient(method, local, rollout, config.max_grad_norm)
         optimizer.step(local.gradient, 1e-12)  # a tiny step: the parameters stay where they are
 
     def rollout_in_sequence() -> None:

@@ -136,6 +136,17 @@ def make_learner(config: Config, shared: SharedState, env: Any, seed: int,
     return method, LocalNetwork(build_network(config, shape, n_actions)), shared.make_optimizer(config.optimizer, rank)
 
 
+def compute_gradient(method: Any, local: LocalNetwork, rollout: Rollout, max_grad_norm: float | None) -> dict[str, float]:
+    """d(theta') of the method's loss on `rollout`, clipped to `max_grad_norm`, left in `local.gradient`
+    for the optimizer step; returns the method's statistics of the update. The throughput limit times
+    this same function (asyncbench.throughput)."""
+    loss, stats = method.loss(local.module, rollout)
+    local.zero_grad()
+    loss.backward()
+    clip_gradient_norm(local.gradient, max_grad_norm)
+    return stats
+
+
 class Actor:
     """A worker's environment and the episode in progress, across rollouts."""
 
@@ -224,10 +235,7 @@ def _actor_learner(rank: int, config: Config, shared: SharedState, records: Conn
     while not shared.stop.is_set() and os.getppid() == parent:
         local.sync_from_shared(shared)
         rollout, finished = actor.rollout(act, config.t_max)
-        loss, stats = method.loss(local.module, rollout)
-        local.zero_grad()
-        loss.backward()
-        clip_gradient_norm(local.gradient, config.max_grad_norm)
+        stats = compute_gradient(method, local, rollout, config.max_grad_norm)
         frames = len(rollout) * frames_per_agent_step
         T = shared.add_frames(frames)
         optimizer.step(local.gradient, annealed_lr(config, T))
