@@ -18,33 +18,55 @@ from pathlib import Path
 import pytest
 
 FIGURES: list[dict] = []
-BASELINE_FILE = Path(__file__).with_name("baseline.json")
+BENCHMARKS_DIR = Path(__file__).parent
+BASELINE_FILE = BENCHMARKS_DIR / "baseline.json"
 UPDATE_BASELINE = os.environ.get("ASYNCBENCH_UPDATE_BASELINE") == "1"
 _baseline = json.loads(BASELINE_FILE.read_text())
 REGRESSION = f"regression against {BASELINE_FILE.name}"
 remeasure_on_regression = pytest.mark.flaky(reruns=1, only_rerun=[REGRESSION])  # pytest-rerunfailures
 
 
-def report(figures: dict) -> None:
-    """Add a benchmark's figures to the summary table, then hold them to the stored baseline."""
+def show(figures: dict) -> None:
+    """Add a benchmark's figures to the summary table, ungated."""
     FIGURES.append(figures)
-    gates = _baseline.get(figures["benchmark"], {})
-    regressions = []
-    for name, gate in gates.items():
+
+
+def report(figures: dict) -> None:
+    """Add a benchmark's figures to the summary table, then hold them to the stored baseline
+    (with ASYNCBENCH_UPDATE_BASELINE=1, store them as the new values instead)."""
+    show(figures)
+    if UPDATE_BASELINE:
+        for name, gate in _baseline.get(figures["benchmark"], {}).items():
+            if name in figures:
+                gate["value"] = round(float(figures[name]), 4)
+        return
+    failed = regressions(figures)
+    if failed:
+        pytest.fail(f"{figures['benchmark']}: {REGRESSION}: " + "; ".join(failed))
+
+
+def regressions(figures: dict) -> list[str]:
+    """Each gated figure of `figures["benchmark"]` past its margin, in one line each."""
+    failed = []
+    for name, gate in _baseline.get(figures["benchmark"], {}).items():
         measured = figures.get(name)
         if measured is None:
-            regressions.append(f"{name} was not measured")
-            continue
-        if UPDATE_BASELINE:
-            gate["value"] = round(float(measured), 4)
+            failed.append(f"{name} was not measured")
             continue
         higher_is_better = gate["better"] == "higher"
         bound = gate["value"] * (1 - gate["margin"] if higher_is_better else 1 + gate["margin"])
         if (measured < bound) if higher_is_better else (measured > bound):
-            regressions.append(f"{name} {measured:.4g} {'<' if higher_is_better else '>'} {bound:.4g} "
-                               f"(baseline {gate['value']:.4g} {'-' if higher_is_better else '+'} {gate['margin']:.0%})")
-    if regressions:
-        pytest.fail(f"{figures['benchmark']}: {REGRESSION}: " + "; ".join(regressions))
+            failed.append(f"{name} {measured:.4g} {'<' if higher_is_better else '>'} {bound:.4g} "
+                          f"(baseline {gate['value']:.4g} {'-' if higher_is_better else '+'} {gate['margin']:.0%})")
+    return failed
+
+
+def pytest_collection_modifyitems(items):
+    """Every test here measures this machine (`-m "not benchmark"` leaves them out), except the tests of
+    the gate itself."""
+    for item in items:
+        if item.path.parent == BENCHMARKS_DIR and item.path.name != "test_baseline_gate.py":
+            item.add_marker(pytest.mark.benchmark)
 
 
 def pytest_sessionfinish(session):

@@ -1,95 +1,150 @@
-"""Each method on Pong: frames/s with 1 and 2 workers against the limit of the same work measured
-here, and what the evaluator costs A3C's training.
+"""Each method: frames/s of 1 and 2 workers against what this host gives the same work, measured in the
+same minute; and what the evaluator costs A3C's training.
 
-Targets: 1 worker >= 85% of the limit; 2 workers >= 1.8x one worker on a 2-core machine; with the
-evaluator on, training loses no more than the CPU share the evaluator was given. The limit is the mean
-of its measurements just before and just after the 1-worker run (`mean_of`). Beside the limit,
-the ratio to the "sequence" limit (the same parts timed as a worker alternates them, see
-asyncbench.throughput) splits the gap into what alternating costs and what the worker adds. The figures are
-printed (see the "asyncbench figures" table), stored in the benchmark's extra_info, and held to
-baseline.json; absolute frames/s vary between machines, the ratios much less.
+The gates judge the code, not the host. Per method, `REPEATS` rounds, each of:
+
+    sequence limit (1 copy)  ->  1-worker run  ->  2 copies at once  ->  2-worker run
+
+- **fps / sequence limit, 1 worker**: a worker against the same parts run in its order with no
+  sharing, records or main process (asyncbench.throughput). What lies between is the worker's overhead.
+- **scaling efficiency, 2 workers**: the speedup of 2 workers over 1 against the host's capacity for
+  2, two copies of the sequence loop at once, each pinned to its core as workers are. A host whose
+  caches or hypervisor give 2 independent copies 1.75x (measured on one "AMD EPYC" VM) cannot give
+  2 workers 2x; efficiency 1 means the workers lose nothing to each other beyond what the host costs.
+
+Each figure is the median of its rounds (their spread is printed beside it), so one slow second does
+not decide. The part-by-part limit (the parts timed alone) is printed too, not gated: on caches that
+the parts evict from each other it is out of a worker's reach.
+
+Runs start with `fork`: a run starts in well under a second, and the regression tests below reach
+into the forked workers (a sleep or a lock injected into the worker loop) with no setting a user sees.
 """
 
+from __future__ import annotations
+
+import multiprocessing
 import os
+import statistics
+import time
 
 import pytest
 
-from asyncbench.config import load_config
-from asyncbench.throughput import measure_limit
+import asyncbench.worker
+from asyncbench.config import Config, load_config
+from asyncbench.envs import frames_per_step
+from asyncbench.throughput import measure_limit, sequence_rates
 from asyncbench.trainer import train
 
-from .conftest import remeasure_on_regression, report
+from tests.conftest import read_csv
+
+from .conftest import regressions, remeasure_on_regression, report, show
 
 pytestmark = remeasure_on_regression
 
-PONG = ["game=pong", "frames=100000000", "max_seconds=10", "status_interval_seconds=10", "evaluation.enabled=false"]
+RUN_SECONDS = 4  # each run's training, after its workers started
+SEQUENCE_SECONDS = 2.0  # each measurement of the sequence limit
+REPEATS = 3
 METHODS = ["a3c", "a3c_lstm", "onestep_q", "onestep_sarsa", "nstep_q"]
-MEASURED: dict[tuple[str, int], float] = {}  # (algorithm, threads) -> frames/s
-LIMITS: dict[str, dict[str, float]] = {}  # algorithm -> its limit, measured before and after its 1-worker run
+ONE_WORKER_RATIO = "fps / sequence limit, 1 worker"
+EFFICIENCY = "scaling efficiency, 2 workers"
 
 
-def mean_of(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """The mean of two measurements of the limit, and how far the second moved from the first: this
-    host's speed drifts by several percent within a minute, and a limit timed only before the run
-    would compare the run with whatever moment the limit happened to catch."""
-    return {**{key: (before[key] + after[key]) / 2 for key in before},
-            "limit after / before": after["limit_frames_per_second"] / before["limit_frames_per_second"]}
+def run_config(game: str, algorithm: str, threads: int, *overrides: str) -> Config:
+    return load_config([f"game={game}", f"algorithm={algorithm}", f"threads={threads}", "frames=100000000",
+                        f"max_seconds={RUN_SECONDS}", "status_interval_seconds=10", "evaluation.enabled=false",
+                        "start_method=fork", *overrides])
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("algorithm", METHODS)
-def test_pong_frames_per_second(benchmark, tmp_path, algorithm, threads):
-    config = load_config([*PONG, f"algorithm={algorithm}", f"threads={threads}"])
-    bracket = threads == 1 or algorithm not in LIMITS  # 2 workers use the limit around the 1-worker run
-    before = measure_limit(config, seconds_per_part=2.0) if bracket else None
-    summary = benchmark.pedantic(train, args=(config, tmp_path, {}), rounds=1, iterations=1)
-    if bracket:
-        LIMITS[algorithm] = mean_of(before, measure_limit(config, seconds_per_part=2.0))
-    limit = LIMITS[algorithm]
-
-    fps = summary["frames_per_second"]
-    MEASURED[algorithm, threads] = fps
-    one_worker = MEASURED.get((algorithm, 1))
-    figures = {
-        "benchmark": f"{algorithm} pong, {threads} worker(s)",
-        "frames/s": fps,
-        "limit frames/s (1 worker)": limit["limit_frames_per_second"],
-        "fps / limit per worker": fps / threads / limit["limit_frames_per_second"],
-        "fps / sequence limit per worker": fps / threads / limit["sequence_frames_per_second"],
-        # The most a worker with no overhead of its own could score against the limit on this host.
-        "sequence limit / limit": limit["sequence_frames_per_second"] / limit["limit_frames_per_second"],
-        "speedup vs 1 worker": fps / one_worker if one_worker and threads > 1 else None,
-        "env steps/s": limit["env_steps_per_second"],
-        "act ms": limit["act_ms"],
-        "update ms": limit["update_ms"],
-        "limit after / before": limit["limit after / before"],
-        "startup s": summary["startup_seconds"],
-    }
-    benchmark.extra_info.update(figures)
-    report(figures)
-    assert summary["frames"] > 0 and fps > 0
+def median_and_spread(values: list[float]) -> tuple[float, str]:
+    return statistics.median(values), f"{min(values):.3f}-{max(values):.3f}"
 
 
-def test_evaluator_cost_on_training_throughput(benchmark, tmp_path):
+def measure_scaling(game: str, algorithm: str, tmp_path, two_workers: bool = True) -> dict:
+    """`REPEATS` interleaved rounds for one method; the figures the gates read, and what explains them."""
+    one, two = run_config(game, algorithm, 1), run_config(game, algorithm, 2)
+    single, fps1, pair, fps2 = [], [], [], []
+    for round_ in range(REPEATS):
+        single.append(sequence_rates(one, 1, SEQUENCE_SECONDS)[0])
+        fps1.append(train(one, tmp_path / f"1-worker-{round_}", {})["frames_per_second"])
+        if two_workers:
+            pair.append(sum(sequence_rates(one, 2, SEQUENCE_SECONDS)))
+            fps2.append(train(two, tmp_path / f"2-workers-{round_}", {})["frames_per_second"])
+    ratio, ratio_spread = median_and_spread([f / s for f, s in zip(fps1, single)])
+    figures = {"benchmark": f"{algorithm} {game}, 1 and 2 workers", "frames/s, 1 worker": statistics.median(fps1),
+               "sequence limit": statistics.median(single), ONE_WORKER_RATIO: ratio, "spread, 1 worker": ratio_spread}
+    if two_workers:
+        speedups = [f2 / f1 for f1, f2 in zip(fps1, fps2)]
+        capacities = [p / s for p, s in zip(pair, single)]
+        efficiency, efficiency_spread = median_and_spread([s / c for s, c in zip(speedups, capacities)])
+        figures |= {"speedup": statistics.median(speedups), "host capacity, 2": statistics.median(capacities),
+                    EFFICIENCY: efficiency, "spread, 2 workers": efficiency_spread}
+    return figures
+
+
+@pytest.mark.parametrize("game, algorithm", [*(("pong", method) for method in METHODS)])
+def test_frames_per_second_against_this_hosts_limits(tmp_path, game, algorithm):
+    limit = measure_limit(run_config(game, algorithm, 1), seconds_per_part=1.0)
+    figures = measure_scaling(game, algorithm, tmp_path)
+    report(figures | {
+        "fps / limit, 1 worker": figures["frames/s, 1 worker"] / limit["limit_frames_per_second"],
+        "env steps/s": limit["env_steps_per_second"], "act ms": limit["act_ms"], "update ms": limit["update_ms"],
+    })
+
+
+# ---- the gates catch what they are for -----------------------------------------------------------
+# Each injects a regression into the worker loop of forked workers (the sequence limit, timed by
+# asyncbench.throughput's own reference to the update, stays as it was) and checks that the gate
+# fails on it. That the unmodified code passes is the benchmark above.
+
+
+def test_the_1_worker_gate_fails_a_worker_slowed_by_15_percent(tmp_path, monkeypatch):
+    config = run_config("pong", "a3c", 1)
+    rollout_frames = config.t_max * frames_per_step(config.game, config.atari)
+    rollout_seconds = rollout_frames / sequence_rates(config, 1, SEQUENCE_SECONDS)[0]
+    compute_gradient = asyncbench.worker.compute_gradient
+
+    def slowed(*args, **kwargs):
+        time.sleep(0.15 * rollout_seconds)
+        return compute_gradient(*args, **kwargs)
+
+    monkeypatch.setattr(asyncbench.worker, "compute_gradient", slowed)
+    figures = measure_scaling("pong", "a3c", tmp_path, two_workers=False)
+    failed = regressions(figures)
+    show(figures | {"benchmark": "a3c pong, 1 worker slowed 15% (the gate must fail)"})
+    assert any(failure.startswith(ONE_WORKER_RATIO) for failure in failed), figures
+
+
+def test_the_2_worker_gate_fails_workers_serialised_by_a_lock(tmp_path, monkeypatch):
+    """A lock held over each update's gradient, as some A3C implementations hold one over the update."""
+    lock = multiprocessing.get_context("fork").Lock()  # inherited by the forked workers
+    compute_gradient = asyncbench.worker.compute_gradient
+
+    def serialised(*args, **kwargs):
+        with lock:
+            return compute_gradient(*args, **kwargs)
+
+    monkeypatch.setattr(asyncbench.worker, "compute_gradient", serialised)
+    figures = measure_scaling("pong", "a3c", tmp_path)
+    failed = regressions(figures)
+    show(figures | {"benchmark": "a3c pong, 2 workers locked over the gradient (the gate must fail)"})
+    assert any(failure.startswith(EFFICIENCY) for failure in failed), figures
+
+
+def test_evaluator_cost_on_training_throughput(tmp_path):
     """Two workers train while the evaluator evaluates without pause, held to a quarter of one core,
-    against the same run without the evaluator just before it: paired, because this host's throughput
-    drifts by more than the cost between runs minutes apart (unpaired against the 2-worker benchmark,
-    the drop read 0.04 and 0.14 on one day; paired, 0.06-0.14)."""
+    against the same run without the evaluator: rounds of one of each in turn (paired, interleaved),
+    because this host's throughput drifts by more than the cost between runs minutes apart."""
     share, cores = 0.25, len(os.sched_getaffinity(0))
-    config = load_config([*PONG, "threads=2", "evaluation.enabled=true", "evaluation.interval_frames=1",
-                          f"evaluation.cpu_share={share}", "evaluation.final=false"])
-    without = train(load_config([*PONG, "threads=2"]), tmp_path / "without", {})["frames_per_second"]
-    summary = benchmark.pedantic(train, args=(config, tmp_path / "with", {}), rounds=1, iterations=1)
-
-    drop = 1 - summary["frames_per_second"] / without
-    bound = share / cores  # the evaluator's share of the machine
-    figures = {
-        "benchmark": f"evaluator cost, pong, 2 workers, cpu_share {share}",
-        "frames/s": summary["frames_per_second"],
-        "frames/s without evaluator": without,
-        "throughput drop": drop,
-        "bound (share / cores)": bound,
-    }
-    benchmark.extra_info.update(figures)
-    report(figures)
-    assert (tmp_path / "with" / "evaluations.csv").stat().st_size > len("T,wall_seconds,episode,score,length,final\n")
+    without = run_config("pong", "a3c", 2)
+    with_evaluator = run_config("pong", "a3c", 2, "evaluation.enabled=true", "evaluation.interval_frames=1",
+                                f"evaluation.cpu_share={share}", "evaluation.final=false")
+    drops, evaluated = [], 0
+    for round_ in range(REPEATS):
+        alone = train(without, tmp_path / f"without-{round_}", {})["frames_per_second"]
+        beside = train(with_evaluator, tmp_path / f"with-{round_}", {})["frames_per_second"]
+        drops.append(1 - beside / alone)
+        evaluated += len(read_csv(tmp_path / f"with-{round_}" / "evaluations.csv"))
+    assert evaluated > 0, "the evaluator finished no episode: it cost nothing because it did not run"
+    drop, spread = median_and_spread(drops)
+    report({"benchmark": f"evaluator cost, pong, 2 workers, cpu_share {share}", "throughput drop": drop,
+            "spread": spread, "bound (share / cores)": share / cores})
