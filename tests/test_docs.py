@@ -65,7 +65,8 @@ def test_every_command_shown_runs_the_interpreter_ci_installs():
                 if words[0] == python:
                     assert words[1] == "-m" and words[2] in modules, f"{page.name}: {part}"
                 else:
-                    assert words[0] == ".venv/bin/pip" or part.startswith("python3 -m venv .venv"), f"{page.name}: {part}"
+                    installs = words[0] == ".venv/bin/pip" or part.startswith("python3 -m venv .venv")
+                    assert installs, f"{page.name}: {part}"
 
 
 def test_the_readmes_run_sweep_and_report_commands_are_the_ones_the_docs_show():
@@ -113,7 +114,8 @@ def test_every_report_reads_folders_that_exist_or_that_its_block_writes_first():
             written = set()
             for command in commands(f"```{language}\n{body}```\n"):
                 words = shlex.split(command)
-                written |= {word.split("=", 1)[1] for word in words if word.startswith(("hydra.sweep.dir=", "hydra.run.dir="))}
+                outputs = (word for word in words if word.startswith(("hydra.sweep.dir=", "hydra.run.dir=")))
+                written |= {word.split("=", 1)[1] for word in outputs}
                 if words[1:4] == ["-m", "analysis", "report"]:
                     roots = [word for word in words[4:words.index("--out")] if not word.startswith("--")]
                     for root in roots:
