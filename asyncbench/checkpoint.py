@@ -1,4 +1,4 @@
-"""Checkpoints: what a run needs to continue after an interruption (issue 7), written atomically.
+"""Checkpoints: what a run needs to continue after an interruption or a failure, written atomically.
 
 A checkpoint holds the shared parameters theta (and theta-), the shared optimizer statistics, the
 global counter T, the training time so far, the random states of the main process and of each

@@ -1,4 +1,4 @@
-"""Resuming sweeps (issue 7): a job first looks for an earlier run of the same resolved config.
+"""Resuming sweeps and runs: a job first looks for an earlier run of the same resolved config.
 
 Running the same command again then skips the runs that completed, continues the interrupted and
 failed ones from their last checkpoint (or starts them afresh where they left none), and runs the

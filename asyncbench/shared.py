@@ -5,7 +5,8 @@ Only two operations cross the boundary between a worker and the shared state:
 optimizer from `SharedState.make_optimizer`, which applies the worker's gradient to the shared
 parameters exactly once per update.
 Gradients are never aliased into shared tensors: since torch 2.0 `zero_grad()` sets them to None,
-which silently breaks the classic `shared.grad = local.grad` trick (../shared/notes/platform-facts.md).
+which silently breaks the classic `shared.grad = local.grad` trick (the shared tensor then keeps stale
+or accumulated gradients instead of the worker's).
 """
 
 from __future__ import annotations

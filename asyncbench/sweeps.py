@@ -1,4 +1,4 @@
-"""A sweep as a whole (issue 7): SIGTERM reaches every job, and a summary of every job ends it.
+"""A sweep as a whole: SIGTERM reaches every job, and a summary of every job ends it.
 
 Hydra runs its `on_multirun_end` callbacks only when every job succeeded, so the callback here
 notes the sweep directory when the sweep starts, and `__main__` prints the summary however the sweep

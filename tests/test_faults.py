@@ -1,4 +1,4 @@
-"""A results directory that fills up or is read-only (issue 7): one clear line, no corrupted file.
+"""A results directory that fills up or is read-only: one clear line, no corrupted file.
 
 The file systems are real: a small tmpfs that the run fills, and one mounted read-only. Mounting
 needs root (or CAP_SYS_ADMIN); elsewhere these tests skip.

@@ -1,4 +1,4 @@
-"""Sweeps that resume and survive faults (issue 7): real sweeps, real signals, files on disk."""
+"""Sweeps that resume and survive faults: real sweeps, real signals, files on disk."""
 
 import importlib.util
 import json

@@ -1,4 +1,4 @@
-"""Time to solve Pong on this machine with experiment=pong_fast: the headline benchmark (issue 8).
+"""Time to solve Pong on this machine with experiment=pong_fast: the headline benchmark.
 
 Too long for CI (up to 20 minutes a seed), so it is marked `solve` and left out of the default run:
 
