@@ -4,9 +4,9 @@ tests/benchmarks/baseline.json names to its margins: a regression beyond a margi
 baseline.json maps a benchmark's name to its gated figures, each with the stored value, which way
 is better and the margin (a fraction of the value) set from the run-to-run spread measured on this
 machine. A figure past its margin is measured once more before the benchmark fails
-(`remeasure_on_regression`): on a shared 2-core VM a single 10-second run can fall 15% short on noise
-alone, and a real regression fails both runs. `ASYNCBENCH_UPDATE_BASELINE=1 python -m pytest tests/benchmarks` stores the values
-measured instead (margins and directions stay; see the README, "Benchmarks").
+(`remeasure_on_regression`): a real regression fails both runs, noise rarely does.
+`ASYNCBENCH_UPDATE_BASELINE=1 python -m pytest -m benchmark` stores the values measured instead
+(margins and directions stay; docs/benchmarks.md).
 """
 
 from __future__ import annotations
