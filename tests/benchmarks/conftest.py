@@ -61,12 +61,18 @@ def regressions(figures: dict) -> list[str]:
     return failed
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Every test here measures this machine (`-m "not benchmark"` leaves them out), except the tests of
-    the gate itself."""
+    the gate itself. The solve-time benchmark (20 minutes a seed) runs only when asked for by name,
+    `-m solve`: no other selection, the default one included, picks it."""
     for item in items:
         if item.path.parent == BENCHMARKS_DIR and item.path.name != "test_baseline_gate.py":
             item.add_marker(pytest.mark.benchmark)
+    if "solve" not in (config.getoption("markexpr") or ""):
+        solve = [item for item in items if item.get_closest_marker("solve")]
+        if solve:
+            config.hook.pytest_deselected(items=solve)
+            items[:] = [item for item in items if not item.get_closest_marker("solve")]
 
 
 def pytest_sessionfinish(session):
