@@ -24,20 +24,56 @@ SPEEDUP_WINDOW = 100  # episodes in the training-return mean that must reach the
 MILESTONES = {"pong": (-10.0, 0.0, 18.0)}
 
 
-def time_to_reference(results: Results, reference_scores: Mapping[str, float], window: int = SPEEDUP_WINDOW) -> pd.DataFrame:
-    """Per run: the wall-clock seconds after start-up at which the mean return of its last `window`
-    training episodes first reached its game's reference score (NaN: never reached, or no reference)."""
-    curves = smoothed_returns(results.episodes, window, min_episodes=window)
-    reference = curves["game"].map(reference_scores)
-    reached = curves[curves["score"] >= reference]
-    first = reached.groupby("run", observed=True)["wall_seconds"].min()
+def reference_scores(results: Results, given: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Table 2's reference score of each game run, the episodes its training-return mean is taken over,
+    and where the score comes from.
+
+    The score is, first, the one given (`--reference-score`); else the runs' own `stop_return`, where every
+    run of the game stopped at the same one (the runs were sized to stop there, so no higher score can
+    be reached); else asyncbench's table (analysis/data/reference_scores.csv). The window is the runs'
+    `stop_return_episodes` where they all share one (the mean the trainer stopped on), else SPEEDUP_WINDOW.
+    A game with none of the three has no row.
+    """
+    given, shipped = dict(given or {}), paper.reference_scores()
+    rows = []
+    for game, runs in results.runs.groupby("game"):
+        stop = runs["stop_return"].dropna().unique() if "stop_return" in runs else []
+        stopped = len(stop) == 1 and runs["stop_return"].notna().all()
+        windows = runs["stop_return_episodes"].unique() if "stop_return_episodes" in runs else []
+        window = int(windows[0]) if len(windows) == 1 else SPEEDUP_WINDOW
+        if game in given:
+            score, source = given[game], "--reference-score"
+        elif stopped:
+            score, source = float(stop[0]), "the runs' stop_return"
+        elif game in shipped:
+            score, source = shipped[game], "analysis/data/reference_scores.csv"
+        else:
+            continue
+        rows.append({"game": game, "reference_score": score, "window": window, "source": source})
+    return pd.DataFrame(rows, columns=["game", "reference_score", "window", "source"])
+
+
+def time_to_reference(results: Results, reference_scores: Mapping[str, float],
+                      window: int | Mapping[str, int] = SPEEDUP_WINDOW) -> pd.DataFrame:
+    """Per run: the wall-clock seconds after start-up (`seconds_to_reference`) and the frames
+    (`frames_to_reference`) at which the mean return of its last `window` training episodes (one number,
+    or one per game) first reached its game's reference score (NaN: never reached, or no reference)."""
+    pieces = []
+    for game, episodes in results.episodes.groupby("game"):
+        size = window if isinstance(window, int) else window.get(game, SPEEDUP_WINDOW)
+        pieces.append(smoothed_returns(episodes, size, min_episodes=size))
+    curves = pd.concat(pieces) if pieces else results.episodes.assign(score=np.nan)
+    reached = curves[curves["score"] >= curves["game"].map(reference_scores)]
+    first = reached.groupby("run", observed=True)[["wall_seconds", "T"]].first()  # the first crossing, in T order
     runs = results.runs[["run", *dict.fromkeys(["game", "threads", *results.conditions()])]].copy()
     runs["reference_score"] = runs["game"].map(reference_scores)
-    runs["seconds_to_reference"] = runs["run"].map(first)
+    runs["seconds_to_reference"] = runs["run"].map(first["wall_seconds"])
+    runs["frames_to_reference"] = runs["run"].map(first["T"])
     return runs
 
 
-def speedup(results: Results, reference_scores: Mapping[str, float], window: int = SPEEDUP_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
+def speedup(results: Results, reference_scores: Mapping[str, float],
+            window: int | Mapping[str, int] = SPEEDUP_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 2: time to the reference score with 1 thread / with n threads.
 
     Returns:
