@@ -30,7 +30,6 @@ S5_METHODS = ("nstep_q", "a3c")
 S5_OTHERS = {"rmsprop": "per-thread RMSProp", "momentum_sgd": "momentum SGD"}  # each compared with shared_rmsprop
 NEAR_BEST = 0.25  # a learning rate is good when its final score is within this share of the span below the best
 ROBUST_SHARE = 0.5  # Figure 2's claim, put as a number: more than this share of the sampled rates is good
-LAG_COLUMNS = ("policy_lag_mean", "policy_lag_p95")
 
 
 def verdict(low: float, high: float, null: float, paper_value: float | None = None, measured: bool = True) -> str:
@@ -340,25 +339,6 @@ def _values(column: pd.Series) -> str:
     return ", ".join(f"{value:g}" for value in sorted(column.dropna().unique())) or "?"
 
 
-def policy_lag(results: Results) -> pd.DataFrame | None:
-    """Per method, game and thread count: runs, the mean policy lag and its 95th percentile (the run's
-    summary where it has one, else the mean over its progress rows); None where no run measured it."""
-    per_run = results.runs[["run", "algorithm", "game", "threads"]].set_index("run")
-    found = False
-    for column in LAG_COLUMNS:
-        from_summary = results.runs.set_index("run")[column] if column in results.runs else pd.Series(dtype=float)
-        from_progress = (results.progress.groupby("run", observed=True)[column].mean()
-                         if column in results.progress else pd.Series(dtype=float))
-        per_run[column] = from_summary.reindex(per_run.index).fillna(from_progress.reindex(per_run.index))
-        found |= per_run[column].notna().any()
-    if not found:
-        return None
-    measured = per_run.dropna(subset=list(LAG_COLUMNS), how="all")
-    return (measured.groupby(["algorithm", "game", "threads"]).agg(runs=("policy_lag_mean", "size"),
-                                                                   policy_lag_mean=("policy_lag_mean", "mean"),
-                                                                   policy_lag_p95=("policy_lag_p95", "mean")).reset_index())
-
-
 def write_claims(results: Results, out: Path, command: str, given: Mapping[str, float] | None = None) -> Path:
     """Write claims.md and claims.csv into `out`; return claims.md's path."""
     out.mkdir(parents=True, exist_ok=True)
@@ -373,7 +353,7 @@ def write_claims(results: Results, out: Path, command: str, given: Mapping[str, 
         "ours [95% CI]": [_interval(claim) for claim in claims], "runs": table["runs"], "task and budget": table["task"],
         "verdict": table["verdict"], "note": table["note"]})
     missing = sorted(set(results.runs["game"]) - set(references["game"]))
-    lag = policy_lag(results)
+    lag = tables.policy_lag(results)
     lines = [f"# The paper's claims, re-measured: {len(results.runs)} runs", "",
              f"Written by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. The same rows, with each "
              "quantity's definition, are in `claims.csv`.", "",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import paper, tables
-from analysis.figures import FIGURES, save_figure
+from analysis.figures import FIGURES, save_figure, task
 from analysis.loading import Results
 from asyncbench.atari import catalogue
 
@@ -64,8 +64,13 @@ def write_report(results: Results, out: Path, command: str, given: Mapping[str, 
               "reason); `window`: the training episodes whose mean return must reach it.", "",
               tables.to_markdown(references)]
     for name, figure in FIGURES.items():
-        save_figure(name, results, out / "figures")
-        lines += [f"## {figure.title}", "", figure.caption, "", f"![{figure.title}](figures/{name}.png)", ""]
+        reason = figure.left_out(results)
+        if reason:
+            lines += [f"## {figure.title}", "", f"Left out: {reason}.", ""]
+            continue
+        save_figure(name, results, out / "figures", references)
+        lines += [f"## {figure.title}", "", f"{figure.caption} Measured {task(results)}.", "",
+                  f"![{figure.title}](figures/{name}.png)", ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
     return report

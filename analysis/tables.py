@@ -22,6 +22,7 @@ SPEEDUP_WINDOW = 100  # episodes in the training-return mean that must reach the
 # Evaluation scores whose first crossing the milestones table times, per game. Pong: halfway from -21 to
 # even, even, and +18 (experiment=pong_fast's evaluation.stop_score; 21 is the maximum).
 MILESTONES = {"pong": (-10.0, 0.0, 18.0)}
+LAG_COLUMNS = ("policy_lag_mean", "policy_lag_p95")  # progress.csv's policy lag columns, where the trainer measures it
 
 
 def reference_scores(results: Results, given: Mapping[str, float] | None = None) -> pd.DataFrame:
@@ -99,6 +100,25 @@ def speedup(results: Results, reference_scores: Mapping[str, float],
         summary["paper_speedup"] = [paper.table2_speedup(algorithm, threads)
                                     for algorithm, threads in zip(summary["algorithm"], summary["threads"])]
     return per_game, summary
+
+
+def policy_lag(results: Results) -> pd.DataFrame | None:
+    """Per method, game and thread count: runs, the mean policy lag and its 95th percentile (the run's
+    summary where it has one, else the mean over its progress rows); None where no run measured it."""
+    per_run = results.runs[["run", "algorithm", "game", "threads"]].set_index("run")
+    found = False
+    for column in LAG_COLUMNS:
+        from_summary = results.runs.set_index("run")[column] if column in results.runs else pd.Series(dtype=float)
+        from_progress = (results.progress.groupby("run", observed=True)[column].mean()
+                         if column in results.progress else pd.Series(dtype=float))
+        per_run[column] = from_summary.reindex(per_run.index).fillna(from_progress.reindex(per_run.index))
+        found |= per_run[column].notna().any()
+    if not found:
+        return None
+    measured = per_run.dropna(subset=list(LAG_COLUMNS), how="all")
+    return (measured.groupby(["algorithm", "game", "threads"]).agg(runs=("policy_lag_mean", "size"),
+                                                                   policy_lag_mean=("policy_lag_mean", "mean"),
+                                                                   policy_lag_p95=("policy_lag_p95", "mean")).reset_index())
 
 
 def evaluation_milestones(results: Results, milestones: Mapping[str, tuple[float, ...]] = MILESTONES) -> pd.DataFrame:

@@ -150,11 +150,11 @@ def test_lstm_against_feed_forward(root):
 
 
 def test_policy_lag_per_thread_count(root):
-    lag = claims.policy_lag(load_results([root / "table2"])).set_index(["algorithm", "threads"])
+    lag = tables.policy_lag(load_results([root / "table2"])).set_index(["algorithm", "threads"])
     # a3c at 2 threads: two runs with progress rows of mean lag 1 and 3 (95th percentile 4 and 6), one whose summary says 8 (10)
     assert lag.loc[("a3c", 2), ["runs", "policy_lag_mean", "policy_lag_p95"]].tolist() == pytest.approx([3, 4.0, 20 / 3])
     assert lag.loc[("a3c", 1), "policy_lag_mean"] == 0.0
-    assert claims.policy_lag(load_results([root / "lr"])) is None
+    assert tables.policy_lag(load_results([root / "lr"])) is None
 
 
 def test_the_claims_command_writes_every_verdict_and_the_rule(root, tmp_path):
