@@ -29,22 +29,23 @@ def reference_scores(results: Results, given: Mapping[str, float] | None = None)
     """Table 2's reference score of each game run, the episodes its training-return mean is taken over,
     and where the score comes from.
 
-    The score is, first, the one given (`--reference-score`); else the runs' own `stop_return`, where every
-    run of the game stopped at the same one (the runs were sized to stop there, so no higher score can
-    be reached); else asyncbench's table (analysis/data/reference_scores.csv). The window is the runs'
-    `stop_return_episodes` where they all share one (the mean the trainer stopped on), else SPEEDUP_WINDOW.
-    A game with none of the three has no row.
+    The score is, first, the one given (`--reference-score`); else the runs' own `stop_return`, where the
+    game's runs that stop at one all stop at the same (they were sized to stop there, so no higher score
+    can be reached; runs without one, e.g. fixed-budget ones beside them, are timed to it too); else
+    asyncbench's table (analysis/data/reference_scores.csv). The window is the `stop_return_episodes` of
+    those runs (of all the game's runs where none stops) where they share one, else SPEEDUP_WINDOW. A game
+    with none of the three has no row.
     """
     given, shipped = dict(given or {}), paper.reference_scores()
     rows = []
     for game, runs in results.runs.groupby("game"):
         stop = runs["stop_return"].dropna().unique() if "stop_return" in runs else []
-        stopped = len(stop) == 1 and runs["stop_return"].notna().all()
-        windows = runs["stop_return_episodes"].unique() if "stop_return_episodes" in runs else []
+        stopping = runs[runs["stop_return"].notna()] if len(stop) else runs
+        windows = stopping["stop_return_episodes"].unique() if "stop_return_episodes" in runs else []
         window = int(windows[0]) if len(windows) == 1 else SPEEDUP_WINDOW
         if game in given:
             score, source = given[game], "--reference-score"
-        elif stopped:
+        elif len(stop) == 1:
             score, source = float(stop[0]), "the runs' stop_return"
         elif game in shipped:
             score, source = shipped[game], "analysis/data/reference_scores.csv"

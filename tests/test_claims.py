@@ -8,11 +8,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis import claims, tables
 from analysis.claims import CONSISTENT, INCONCLUSIVE, INCONSISTENT, NOT_MEASURED, measure_claims, verdict
-from analysis.loading import load_results
+from analysis.loading import Results, load_results
 from analysis.statistics import bootstrap_interval
 from tests.conftest import ROOT
 from tests.synthetic_runs import reaching, write_run
@@ -85,6 +86,17 @@ def test_the_bootstrap_interval_on_cases_computed_by_hand():
     assert bootstrap_interval([np.array([4.0, 40.0]), np.array([4.0, 40.0])], ratio) == pytest.approx((0.1, 10.0))
     assert bootstrap_interval([np.array([3.0, 3.0]), np.array([2.0, 2.0])], ratio) == (1.5, 1.5)
     assert all(math.isnan(bound) for bound in bootstrap_interval([np.array([3.0]), np.array([2.0, 2.0])], ratio))
+
+
+def test_reference_scores_come_from_the_command_line_then_the_runs_then_the_shipped_table():
+    runs = pd.DataFrame({"game": ["minatar_breakout", "minatar_breakout", "pong", "minatar_asterix", "minatar_asterix", "cartpole"],
+                         "stop_return": [10.0, None, None, 5.0, 6.0, None], "stop_return_episodes": [2, 100, 100, 100, 100, 100]})
+    results = Results(runs, *[pd.DataFrame()] * 4, [])
+    found = tables.reference_scores(results, {"cartpole": 50.0}).set_index("game")
+    assert found.loc["minatar_breakout"].tolist() == [10.0, 2, "the runs' stop_return"]  # the fixed-budget run follows
+    assert found.loc["pong"].tolist() == [0.0, 100, "analysis/data/reference_scores.csv"]
+    assert found.loc["cartpole"].tolist() == [50.0, 100, "--reference-score"]
+    assert "minatar_asterix" not in found.index  # two stop_returns and none shipped: no reference score
 
 
 def test_table_2_speedups_and_their_verdicts(root):
