@@ -1,4 +1,5 @@
-"""`python -m analysis report RESULTS_DIR... [--out DIR]`: the report of every run under the results roots."""
+"""`python -m analysis report RESULTS_DIR... [--out DIR]`: the report of every run under the results roots;
+`python -m analysis claims RESULTS_DIR... [--out DIR]`: the paper's claims, each with a verdict."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from analysis import paper
+from analysis.claims import write_claims
 from analysis.loading import NoRuns, load_results
 from analysis.report import write_report
 
@@ -19,23 +20,27 @@ PROGRESS_INTERVAL_SECONDS = 2.0
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    report = commands.add_parser("report", help="write report.md with the paper's tables and figures")
-    report.add_argument("roots", nargs="+", type=Path, metavar="RESULTS_DIR", help="a run, a sweep, or a folder of them")
-    report.add_argument("--out", type=Path, help="where to write the report (default: RESULTS_DIR/report)")
-    report.add_argument("--reference-score", action="append", default=[], metavar="GAME=SCORE",
-                        help="Table 2's reference score for a game (default: analysis/data/reference_scores.csv)")
+    for name, purpose, written in (("report", "write report.md with the paper's tables and figures", "report"),
+                                ("claims", "write claims.md and claims.csv: each claim of the paper with a verdict", "claims")):
+        command = commands.add_parser(name, help=purpose)
+        command.add_argument("roots", nargs="+", type=Path, metavar="RESULTS_DIR", help="a run, a sweep, or a folder of them")
+        command.add_argument("--out", type=Path, help=f"where to write the {written} (default: RESULTS_DIR/{written})")
+        command.add_argument("--reference-score", action="append", default=[], metavar="GAME=SCORE",
+                             help="Table 2's reference score for a game (default: the runs' stop_return where they all "
+                                  "share one, else analysis/data/reference_scores.csv)")
     arguments = parser.parse_args(argv)
     logging.basicConfig(format="analysis: warning: %(message)s", level=logging.WARNING)
     try:
-        reference_scores = {**paper.reference_scores(), **dict(_reference_score(text) for text in arguments.reference_score)}
+        given = dict(_reference_score(text) for text in arguments.reference_score)
         results = load_results(arguments.roots, progress=_progress_printer())
-        out = arguments.out or arguments.roots[0] / "report"
+        out = arguments.out or arguments.roots[0] / arguments.command
         command = shlex.join(["python", "-m", "analysis", *(sys.argv[1:] if argv is None else argv)])
-        path = write_report(results, out, command, reference_scores)
+        write = write_report if arguments.command == "report" else write_claims
+        path = write(results, out, command, given)
     except (NoRuns, ValueError) as error:
         print(f"analysis: error: {error}", file=sys.stderr)
         return 2
-    print(f"analysis: {len(results.runs)} runs, {len(results.skipped)} skipped; report written to {path}")
+    print(f"analysis: {len(results.runs)} runs, {len(results.skipped)} skipped; {arguments.command} written to {path}")
     return 0
 
 

@@ -56,7 +56,8 @@ class Results:
     Attributes:
         runs: one row per run: `run` (its id), `path`, `root` (the name of the results root it was found
             under: with several roots, what tells them apart), every setting in SETTING_COLUMNS and any other
-            setting that varies across the runs, the host facts, the run's summary and `final_score`.
+            setting that varies across the runs, the host facts, the run's summary, `final_score`, and
+            `policy_lag_<statistic>` for each number in the summary's policy lag where a run measured it.
         episodes, evaluations, progress: one row per training episode, evaluation episode and progress
             sample, each with the run's `run` id and setting columns.
         versions: one row per run and package: `run`, `package`, `version`.
@@ -80,6 +81,12 @@ class Results:
         set is a condition, as `lr_set`.
         """
         return [column for column in dict.fromkeys(["algorithm", *self.varying]) if column not in ("seed", "lr", *without)]
+
+    def subset(self, runs: Iterable[str]) -> Results:
+        """These results with only the runs whose id is in `runs`, in every table."""
+        keep = set(runs)
+        return dataclasses.replace(self, **{name: table[table["run"].isin(keep)] if "run" in table else table for name, table in (
+            ("runs", self.runs), ("episodes", self.episodes), ("evaluations", self.evaluations), ("progress", self.progress))})
 
 
 class _Skip(Exception):
@@ -303,8 +310,19 @@ def _facts_table(infos: list[dict[str, Any]]) -> pd.DataFrame:
         rows.append({**{column: host.get(column) for column in HOST_COLUMNS},
                      **{column: summary.get(column) for column in SUMMARY_COLUMNS},
                      "frames_done": summary.get("frames"), "started_at": info.get("started_at"),
-                     "ended_at": info.get("ended_at"), "git_commit": (info.get("git") or {}).get("commit")})
+                     "ended_at": info.get("ended_at"), "git_commit": (info.get("git") or {}).get("commit"),
+                     **_policy_lag(summary)})
     return pd.DataFrame(rows)
+
+
+def _policy_lag(summary: dict[str, Any]) -> dict[str, float]:
+    """The run's policy lag summary as `policy_lag_<statistic>` columns (e.g. policy_lag_mean); none for a
+    run recorded before the trainer measured it."""
+    lag = summary.get("policy_lag")
+    if not isinstance(lag, dict):
+        return {}
+    return {f"policy_lag_{name}": value for name, value in lag.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def _varying_settings(runs: pd.DataFrame, setting_columns: list[str]) -> list[str]:

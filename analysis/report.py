@@ -11,18 +11,21 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import paper, tables
-from analysis.figures import FIGURES, save_figure
+from analysis.figures import FIGURES, save_figure, task
 from analysis.loading import Results
 from asyncbench.atari import catalogue
 
 ANALYSIS_PACKAGES = ("pandas", "numpy", "scipy", "matplotlib", "seaborn")
 
 
-def write_report(results: Results, out: Path, command: str, reference_scores: Mapping[str, float]) -> Path:
-    """Write report.md, tables/ and figures/ into `out`; return the report's path."""
+def write_report(results: Results, out: Path, command: str, given: Mapping[str, float] | None = None) -> Path:
+    """Write report.md, tables/ and figures/ into `out`; return the report's path. `given`: reference
+    scores by game that replace the runs' own (see tables.reference_scores)."""
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    per_game, summary = tables.speedup(results, reference_scores)
+    references = tables.reference_scores(results, given)
+    reference_scores = dict(zip(references["game"], references["reference_score"]))
+    per_game, summary = tables.speedup(results, reference_scores, dict(zip(references["game"], references["window"])))
     table_sections = [
         ("table2_speedup", "Table 2: speedup with n threads, averaged over games", summary,
          "Speedup = mean time for the 1-thread runs to reach the reference score / the same for n threads, per "
@@ -56,12 +59,18 @@ def write_report(results: Results, out: Path, command: str, reference_scores: Ma
         (out / "tables" / f"{name}.md").write_text(markdown)
         lines += [f"## {title}", "", note, "", markdown if len(table) else "(no rows)\n", f"CSV: `tables/{name}.csv`", ""]
     lines += ["## Reference scores (Table 2)", "",
-              "The paper never gives its reference scores; these are asyncbench's defaults (`analysis/data/"
-              "reference_scores.csv`, each with its reason) or the `--reference-score` given.", "",
-              tables.to_markdown(pd.DataFrame(sorted(reference_scores.items()), columns=["game", "reference_score"]))]
+              "The paper never gives its reference scores; these are the `--reference-score` given, else the runs' "
+              "own `stop_return`, else asyncbench's defaults (`analysis/data/reference_scores.csv`, each with its "
+              "reason); `window`: the training episodes whose mean return must reach it.", "",
+              tables.to_markdown(references)]
     for name, figure in FIGURES.items():
-        save_figure(name, results, out / "figures")
-        lines += [f"## {figure.title}", "", figure.caption, "", f"![{figure.title}](figures/{name}.png)", ""]
+        reason = figure.left_out(results)
+        if reason:
+            lines += [f"## {figure.title}", "", f"Left out: {reason}.", ""]
+            continue
+        save_figure(name, results, out / "figures", references)
+        lines += [f"## {figure.title}", "", f"{figure.caption} Measured {task(results)}.", "",
+                  f"![{figure.title}](figures/{name}.png)", ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
     return report

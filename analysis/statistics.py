@@ -5,6 +5,7 @@ smoothed score curves on a common axis."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -30,24 +31,37 @@ def iqm_with_ci(strata: list[np.ndarray], seed: int = 0) -> tuple[float, float, 
     pooled = np.concatenate(strata) if strata else np.array([])
     if not len(pooled):
         return np.nan, np.nan, np.nan
-    point = float(iqm(pooled))
     resampled = [values for values in strata if len(values) >= 2]
     fixed = np.concatenate([values for values in strata if len(values) < 2] or [np.array([])])
-    if not resampled:
-        return point, np.nan, np.nan
-    if np.ptp(pooled) == 0:
-        return point, point, point
 
     def pooled_iqm(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
         batch = samples[0].shape[:-1]
         return iqm(np.concatenate([*samples, np.broadcast_to(fixed, (*batch, len(fixed)))], axis=-1), axis=-1)
 
+    low, high = bootstrap_interval(resampled, pooled_iqm, seed) if resampled else (np.nan, np.nan)
+    return float(iqm(pooled)), low, high
+
+
+def bootstrap_interval(samples: list[np.ndarray], statistic: Callable[..., np.ndarray], seed: int = 0) -> tuple[float, float]:
+    """The 95% percentile bootstrap interval of statistic(*samples), each sample resampled on its own
+    (stratified: a sample is a game's runs, or one thread count's).
+
+    `statistic(*samples, axis=-1)` must accept a batch of resamples along the leading axes. With a sample
+    of fewer than two values there is nothing to resample and the interval is NaN; where every sample is
+    constant the interval is the statistic's value.
+    """
+    samples = [np.asarray(values, dtype=float) for values in samples]
+    if not samples or any(len(values) < 2 for values in samples):
+        return np.nan, np.nan
+    if all(np.ptp(values) == 0 for values in samples):
+        point = float(statistic(*samples, axis=-1))
+        return point, point
     with warnings.catch_warnings():
-        # constant resamples (every run of a stratum scored the same) are expected here, not a problem
+        # constant resamples (every run of a sample scored the same) are expected here, not a problem
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        result = stats.bootstrap(resampled, pooled_iqm, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=CONFIDENCE,
+        result = stats.bootstrap(samples, statistic, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=CONFIDENCE,
                                  method="percentile", vectorized=True, paired=False, rng=np.random.default_rng(seed))
-    return point, float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def best_k_runs(runs: pd.DataFrame, by: list[str], k: int) -> pd.DataFrame:

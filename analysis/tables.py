@@ -22,22 +22,60 @@ SPEEDUP_WINDOW = 100  # episodes in the training-return mean that must reach the
 # Evaluation scores whose first crossing the milestones table times, per game. Pong: halfway from -21 to
 # even, even, and +18 (experiment=pong_fast's evaluation.stop_score; 21 is the maximum).
 MILESTONES = {"pong": (-10.0, 0.0, 18.0)}
+LAG_COLUMNS = ("policy_lag_mean", "policy_lag_p95")  # progress.csv's policy lag columns, where the trainer measures it
 
 
-def time_to_reference(results: Results, reference_scores: Mapping[str, float], window: int = SPEEDUP_WINDOW) -> pd.DataFrame:
-    """Per run: the wall-clock seconds after start-up at which the mean return of its last `window`
-    training episodes first reached its game's reference score (NaN: never reached, or no reference)."""
-    curves = smoothed_returns(results.episodes, window, min_episodes=window)
-    reference = curves["game"].map(reference_scores)
-    reached = curves[curves["score"] >= reference]
-    first = reached.groupby("run", observed=True)["wall_seconds"].min()
+def reference_scores(results: Results, given: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Table 2's reference score of each game run, the episodes its training-return mean is taken over,
+    and where the score comes from.
+
+    The score is, first, the one given (`--reference-score`); else the runs' own `stop_return`, where the
+    game's runs that stop at one all stop at the same (they were sized to stop there, so no higher score
+    can be reached; runs without one, e.g. fixed-budget ones beside them, are timed to it too); else
+    asyncbench's table (analysis/data/reference_scores.csv). The window is the `stop_return_episodes` of
+    those runs (of all the game's runs where none stops) where they share one, else SPEEDUP_WINDOW. A game
+    with none of the three has no row.
+    """
+    given, shipped = dict(given or {}), paper.reference_scores()
+    rows = []
+    for game, runs in results.runs.groupby("game"):
+        stop = runs["stop_return"].dropna().unique() if "stop_return" in runs else []
+        stopping = runs[runs["stop_return"].notna()] if len(stop) else runs
+        windows = stopping["stop_return_episodes"].unique() if "stop_return_episodes" in runs else []
+        window = int(windows[0]) if len(windows) == 1 else SPEEDUP_WINDOW
+        if game in given:
+            score, source = given[game], "--reference-score"
+        elif len(stop) == 1:
+            score, source = float(stop[0]), "the runs' stop_return"
+        elif game in shipped:
+            score, source = shipped[game], "analysis/data/reference_scores.csv"
+        else:
+            continue
+        rows.append({"game": game, "reference_score": score, "window": window, "source": source})
+    return pd.DataFrame(rows, columns=["game", "reference_score", "window", "source"])
+
+
+def time_to_reference(results: Results, reference_scores: Mapping[str, float],
+                      window: int | Mapping[str, int] = SPEEDUP_WINDOW) -> pd.DataFrame:
+    """Per run: the wall-clock seconds after start-up (`seconds_to_reference`) and the frames
+    (`frames_to_reference`) at which the mean return of its last `window` training episodes (one number,
+    or one per game) first reached its game's reference score (NaN: never reached, or no reference)."""
+    pieces = []
+    for game, episodes in results.episodes.groupby("game"):
+        size = window if isinstance(window, int) else window.get(game, SPEEDUP_WINDOW)
+        pieces.append(smoothed_returns(episodes, size, min_episodes=size))
+    curves = pd.concat(pieces) if pieces else results.episodes.assign(score=np.nan)
+    reached = curves[curves["score"] >= curves["game"].map(reference_scores)]
+    first = reached.groupby("run", observed=True)[["wall_seconds", "T"]].first()  # the first crossing, in T order
     runs = results.runs[["run", *dict.fromkeys(["game", "threads", *results.conditions()])]].copy()
     runs["reference_score"] = runs["game"].map(reference_scores)
-    runs["seconds_to_reference"] = runs["run"].map(first)
+    runs["seconds_to_reference"] = runs["run"].map(first["wall_seconds"])
+    runs["frames_to_reference"] = runs["run"].map(first["T"])
     return runs
 
 
-def speedup(results: Results, reference_scores: Mapping[str, float], window: int = SPEEDUP_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
+def speedup(results: Results, reference_scores: Mapping[str, float],
+            window: int | Mapping[str, int] = SPEEDUP_WINDOW) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 2: time to the reference score with 1 thread / with n threads.
 
     Returns:
@@ -63,6 +101,25 @@ def speedup(results: Results, reference_scores: Mapping[str, float], window: int
         summary["paper_speedup"] = [paper.table2_speedup(algorithm, threads)
                                     for algorithm, threads in zip(summary["algorithm"], summary["threads"])]
     return per_game, summary
+
+
+def policy_lag(results: Results) -> pd.DataFrame | None:
+    """Per method, game and thread count: runs, the mean policy lag and its 95th percentile (the run's
+    summary where it has one, else the mean over its progress rows); None where no run measured it."""
+    per_run = results.runs[["run", "algorithm", "game", "threads"]].set_index("run")
+    found = False
+    for column in LAG_COLUMNS:
+        from_summary = results.runs.set_index("run")[column] if column in results.runs else pd.Series(dtype=float)
+        from_progress = (results.progress.groupby("run", observed=True)[column].mean()
+                         if column in results.progress else pd.Series(dtype=float))
+        per_run[column] = from_summary.reindex(per_run.index).fillna(from_progress.reindex(per_run.index))
+        found |= per_run[column].notna().any()
+    if not found:
+        return None
+    measured = per_run.dropna(subset=list(LAG_COLUMNS), how="all")
+    return (measured.groupby(["algorithm", "game", "threads"]).agg(runs=("policy_lag_mean", "size"),
+                                                                   policy_lag_mean=("policy_lag_mean", "mean"),
+                                                                   policy_lag_p95=("policy_lag_p95", "mean")).reset_index())
 
 
 def evaluation_milestones(results: Results, milestones: Mapping[str, tuple[float, ...]] = MILESTONES) -> pd.DataFrame:

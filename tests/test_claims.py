@@ -1,0 +1,184 @@
+"""`python -m analysis claims` on small result sets whose verdicts are known by construction: runs written
+with the trainer's own writers, numbers checked against hand computation."""
+
+import csv
+import inspect
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import claims, tables
+from analysis.claims import CONSISTENT, INCONCLUSIVE, INCONSISTENT, NOT_MEASURED, measure_claims, verdict
+from analysis.loading import Results, load_results
+from analysis.statistics import bootstrap_interval
+from tests.conftest import ROOT
+from tests.synthetic_runs import reaching, write_run
+
+# Table 2's runs stop at a mean return of 10 over 2 episodes: the runs' own reference score and window.
+STOP = {"stop_return": 10.0, "stop_return_episodes": 2}
+# (seconds, frames) to the reference score of each run, by method and thread count; None: never reached
+TO_REFERENCE = {
+    "a3c": {1: [(10, 4000), (12, 4000), (14, 4000)], 2: [(5, 4000), (6, 4000), (7, 4000)]},
+    "onestep_q": {1: [(11.8, 4000), (12, 4000), (12.2, 4000)], 2: [(9.9, 2000), (10, 2000), (10.1, 2000)]},
+    "onestep_sarsa": {1: [(10, 1000), (10, 1000)], 2: [(10, 4000), (10, 4000)]},
+    "nstep_q": {1: [(4, 4000), (40, 4000)], 2: [(4, 4000), (40, 4000), None]},
+}
+NSTEP_Q_LR_SCORES = [100, 10, 5, 0, 0, 0, 0, 0, 0, 0]
+S5_SCORES = {"shared_rmsprop": [10, 10, 9, 9], "rmsprop": [5, 5, 4, 4], "momentum_sgd": [10, 9, 10, 9]}
+LSTM_SCORES = {"a3c_lstm": [20, 22, 24], "a3c": [30, 31, 32]}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("claims")
+    for algorithm, by_threads in TO_REFERENCE.items():
+        for threads, reached in by_threads.items():
+            for seed, point in enumerate(reached):
+                lag = {"lag_rows": [(0.0, 0.0)]} if threads == 1 else {"lag_rows": [(1.0, 4.0), (3.0, 6.0)]}
+                if (algorithm, threads, seed) == ("a3c", 2, 2):
+                    lag["lag_summary"] = {"mean": 8.0, "p95": 10.0, "max": 12}
+                write_run(root / "table2" / f"{algorithm}_{threads}_{seed}", algorithm=algorithm, game="minatar_breakout",
+                          threads=threads, seed=seed, episodes=reaching(*point) if point else reaching(1, 1000)[:1] * 2,
+                          final_scores=[1.0], **STOP, **lag)
+    for seed, score in enumerate(NSTEP_Q_LR_SCORES):
+        write_run(root / "lr" / f"nstep_q_{seed}", algorithm="nstep_q", game="minatar_asterix", seed=seed,
+                  lr=1e-4 * 10 ** (seed / 5), drawn_lr=True, final_scores=[score])
+    for seed in range(6):
+        write_run(root / "lr" / f"a3c_{seed}", algorithm="a3c", game="minatar_asterix", seed=seed,
+                  lr=1e-4 * 10 ** (seed / 3), drawn_lr=True, final_scores=[50.0])
+    for optimizer, scores in S5_SCORES.items():
+        for seed, score in enumerate(scores):
+            write_run(root / "optimizers" / f"{optimizer}_{seed}", algorithm="a3c", game="minatar_seaquest", seed=seed,
+                      lr=1e-4 * 10 ** (seed / 2), drawn_lr=True, optimizer=optimizer, final_scores=[score])
+    for algorithm, scores in LSTM_SCORES.items():
+        for seed, score in enumerate(scores):
+            write_run(root / "lstm" / f"{algorithm}_{seed}", algorithm=algorithm, game="minatar_freeway", seed=seed,
+                      final_scores=[score, score])
+    return root
+
+
+def _measured(path):
+    results = load_results([path])
+    return {claim.claim: claim for claim in measure_claims(results, tables.reference_scores(results))}
+
+
+@pytest.mark.parametrize("low, high, null, paper_value, measured, expected", [
+    (1.5, 2.5, 1.0, 2.1, True, CONSISTENT),      # above no effect, holds the paper's number
+    (2.5, 3.5, 1.0, 2.1, True, CONSISTENT),      # above the paper's number: more than it claims
+    (1.3, 1.8, 1.0, 2.1, True, INCONSISTENT),    # a speedup, but below the paper's
+    (0.5, 0.9, 1.0, None, True, INCONSISTENT),   # below no effect
+    (0.8, 3.0, 1.0, 2.1, True, INCONCLUSIVE),    # holds both no effect and the paper's number
+    (-1.0, 0.0, 0.0, None, True, INCONCLUSIVE),  # touches no effect from below: not below it
+    (math.nan, math.nan, 0.0, None, True, INCONCLUSIVE),  # a condition with one run: no interval
+    (1.5, 2.5, 1.0, 2.1, False, NOT_MEASURED),
+])
+def test_the_verdict_rule(low, high, null, paper_value, measured, expected):
+    assert verdict(low, high, null, paper_value, measured) == expected
+
+
+def test_the_bootstrap_interval_on_cases_computed_by_hand():
+    ratio = lambda first, second, axis=-1: first.mean(axis=axis) / second.mean(axis=axis)  # noqa: E731
+    # two runs a side: each mean is 4, 22 or 40; the ratio 40 / 4 = 10 has probability 1/16 > 2.5%, so it bounds the interval
+    assert bootstrap_interval([np.array([4.0, 40.0]), np.array([4.0, 40.0])], ratio) == pytest.approx((0.1, 10.0))
+    assert bootstrap_interval([np.array([3.0, 3.0]), np.array([2.0, 2.0])], ratio) == (1.5, 1.5)
+    assert all(math.isnan(bound) for bound in bootstrap_interval([np.array([3.0]), np.array([2.0, 2.0])], ratio))
+
+
+def test_reference_scores_come_from_the_command_line_then_the_runs_then_the_shipped_table():
+    runs = pd.DataFrame({"game": ["minatar_breakout", "minatar_breakout", "pong", "minatar_asterix", "minatar_asterix", "cartpole"],
+                         "stop_return": [10.0, None, None, 5.0, 6.0, None], "stop_return_episodes": [2, 100, 100, 100, 100, 100]})
+    results = Results(runs, *[pd.DataFrame()] * 4, [])
+    found = tables.reference_scores(results, {"cartpole": 50.0}).set_index("game")
+    assert found.loc["minatar_breakout"].tolist() == [10.0, 2, "the runs' stop_return"]  # the fixed-budget run follows
+    assert found.loc["pong"].tolist() == [0.0, 100, "analysis/data/reference_scores.csv"]
+    assert found.loc["cartpole"].tolist() == [50.0, 100, "--reference-score"]
+    assert "minatar_asterix" not in found.index  # two stop_returns and none shipped: no reference score
+
+
+def test_table_2_speedups_and_their_verdicts(root):
+    found = _measured(root / "table2")
+    a3c, one_step_q = found["A3C: 2 threads reach the reference score faster than 1"], found["1-step Q: 2 threads reach the reference score faster than 1"]
+    assert (a3c.ours, a3c.paper_value, a3c.runs, a3c.verdict) == (pytest.approx(12 / 6), 2.1, "6 of 6 reached", CONSISTENT)
+    assert a3c.ci_low > 1 and a3c.ci_high >= 2.1
+    assert "minatar_breakout; threads 1, 2; 100,000 frames; stop_return 10; 2 cores" in a3c.task
+    assert (one_step_q.ours, one_step_q.verdict) == (pytest.approx(12 / 10), INCONSISTENT)
+    assert 11.8 / 10.1 <= one_step_q.ci_low and one_step_q.ci_high <= 12.2 / 9.9  # the extreme resamples
+    sarsa = found["1-step SARSA: 2 threads reach the reference score faster than 1"]
+    assert (sarsa.ours, sarsa.ci_low, sarsa.ci_high, sarsa.verdict) == (1.0, 1.0, 1.0, INCONSISTENT)
+    n_step = found["n-step Q: 2 threads reach the reference score faster than 1"]
+    assert (n_step.ours, n_step.runs, n_step.verdict) == (pytest.approx(1.0), "4 of 5 reached", INCONCLUSIVE)
+    assert (n_step.ci_low, n_step.ci_high) == pytest.approx((0.1, 10.0))
+    for method in ("A3C", "1-step Q", "1-step SARSA", "n-step Q"):
+        for threads in (4, 8, 16):
+            assert found[f"{method}: {threads} threads reach the reference score faster than 1"].verdict == NOT_MEASURED
+    assert found["A3C: 16 threads reach the reference score faster than 1"].paper == "12.5x (7 Atari games, 16 cores)"
+
+
+def test_frames_and_seconds_to_the_reference_against_threads(root):
+    found = _measured(root / "table2")
+    frames_q = found["1-step Q needs fewer frames to the reference score with more threads"]
+    assert (frames_q.ours, frames_q.ci_low, frames_q.ci_high, frames_q.verdict) == (1.0, 1.0, 1.0, CONSISTENT)  # 4000 -> 2000
+    frames_sarsa = found["1-step SARSA needs fewer frames to the reference score with more threads"]
+    assert (frames_sarsa.ours, frames_sarsa.verdict) == (-2.0, INCONSISTENT)  # 1000 -> 4000: two doublings more
+    seconds_a3c = found["A3C reaches the reference score sooner in wall-clock with more threads"]
+    assert (seconds_a3c.ours, seconds_a3c.verdict) == (pytest.approx(1.0), CONSISTENT)  # 12 s -> 6 s
+    assert seconds_a3c.ci_low >= math.log2(10 / 7) - 1e-9 and seconds_a3c.ci_high <= math.log2(14 / 5) + 1e-9
+    seconds_sarsa = found["1-step SARSA reaches the reference score sooner in wall-clock with more threads"]
+    assert (seconds_sarsa.ours, seconds_sarsa.verdict) == (0.0, INCONCLUSIVE)  # 10 s either way: [0, 0] holds no effect
+    assert "n-step Q needs fewer frames to the reference score with more threads" not in found  # not a one-step method
+
+
+def test_learning_rate_robustness(root):
+    found = _measured(root / "lr")
+    n_step = found["n-step Q is robust to the learning rate"]
+    # best 100, worst 0: a good rate scores >= 100 - 0.25 x 100 = 75, which 1 of 10 does
+    assert (n_step.ours, n_step.runs, n_step.verdict) == (pytest.approx(0.1), "10", INCONSISTENT)
+    assert n_step.ci_high < claims.ROBUST_SHARE
+    a3c = found["A3C is robust to the learning rate"]
+    assert (a3c.ours, a3c.ci_low, a3c.verdict) == (1.0, 1.0, CONSISTENT)
+    assert "6 learning rates" in a3c.note
+    assert found["1-step Q is robust to the learning rate"].verdict == NOT_MEASURED
+
+
+def test_shared_rmsprop_against_the_other_optimizers(root):
+    found = _measured(root / "optimizers")
+    per_thread = found["A3C: shared RMSProp is more robust than per-thread RMSProp"]
+    # means 9.5 and 4.5 over the span 10 - 4 of both
+    assert (per_thread.ours, per_thread.runs, per_thread.verdict) == (pytest.approx(5 / 6), "4 + 4", CONSISTENT)
+    sgd = found["A3C: shared RMSProp is more robust than momentum SGD"]
+    assert (sgd.ours, sgd.verdict) == (0.0, INCONCLUSIVE)
+    assert sgd.ci_low < 0 < sgd.ci_high
+    assert found["n-step Q: shared RMSProp is more robust than per-thread RMSProp"].verdict == NOT_MEASURED
+
+
+def test_lstm_against_feed_forward(root):
+    claim = _measured(root / "lstm")["A3C LSTM scores higher than A3C FF"]
+    assert (claim.ours, claim.runs, claim.verdict) == (pytest.approx(22 - 31), "3 + 3", INCONSISTENT)
+    assert claim.ci_high < 0 and "623" in claim.paper
+
+
+def test_policy_lag_per_thread_count(root):
+    lag = tables.policy_lag(load_results([root / "table2"])).set_index(["algorithm", "threads"])
+    # a3c at 2 threads: two runs with progress rows of mean lag 1 and 3 (95th percentile 4 and 6), one whose summary says 8 (10)
+    assert lag.loc[("a3c", 2), ["runs", "policy_lag_mean", "policy_lag_p95"]].tolist() == pytest.approx([3, 4.0, 20 / 3])
+    assert lag.loc[("a3c", 1), "policy_lag_mean"] == 0.0
+    assert tables.policy_lag(load_results([root / "lr"])) is None
+
+
+def test_the_claims_command_writes_every_verdict_and_the_rule(root, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "analysis", "claims", str(root), "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "claims.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert {row["verdict"] for row in rows} == {CONSISTENT, INCONSISTENT, INCONCLUSIVE, NOT_MEASURED}
+    text = (tmp_path / "claims.md").read_text()
+    assert inspect.cleandoc(verdict.__doc__) in text
+    assert "| minatar_breakout | 10 | 2 | the runs' stop_return |" in text
+    assert "Games without a reference score" in text and "minatar_seaquest" in text
+    for row in rows:
+        assert f"| {row['verdict']} |" in text
