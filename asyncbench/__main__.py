@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from asyncbench.config import CONF_DIR, ConfigError, register_schemas, to_config
 from asyncbench.errors import exit_with
 from asyncbench.records import write_json_atomically
-from asyncbench.resume import run_job
+from asyncbench.resume import RunDirectoryTaken, run_job
 from asyncbench.sweeps import started_sweep, summarize
 from asyncbench.trainer import RunFailed
 
@@ -42,9 +42,11 @@ def run(cfg: DictConfig) -> None:
                    if not group.startswith("hydra")}
         run_job(config, run_dir=Path(hydra_config.runtime.output_dir), resolved_config=resolved_config,
                 overrides=list(hydra_config.overrides.task), choices=choices)
-    except (ConfigError, RunFailed) as error:
+    except (ConfigError, RunFailed, RunDirectoryTaken) as error:
         if hydra_config.mode != RunMode.MULTIRUN:
             exit_with(error)
+        if isinstance(error, RunDirectoryTaken):
+            raise  # the run there keeps its run.json; the sweep stops, as at a bad command line
         # A job of a sweep that fails returns normally, so that Hydra launches every later batch of
         # jobs too; its run.json says why, for the summary at the end, and the sweep then exits 1.
         log.error("%s", error)
