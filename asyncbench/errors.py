@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 
@@ -10,7 +9,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from asyncbench.config import ConfigError
+from asyncbench.config import ConfigError, not_a_setting
 from asyncbench.records import describe_os_error
 from asyncbench.resume import RunDirectoryTaken
 from asyncbench.trainer import RunFailed
@@ -52,11 +51,9 @@ def exit_with(error: BaseException, program: str = "asyncbench") -> None:
 
 def _unknown_key(cause: ConfigKeyError) -> str:
     parent = cause.parent_node
-    known = sorted(str(key) for key in parent.keys() if key != "hydra") if isinstance(parent, DictConfig) else []
+    known = [str(key) for key in parent.keys() if key != "hydra"] if isinstance(parent, DictConfig) else []
     prefix = cause.full_key[: -len(str(cause.key))] if cause.full_key else ""
-    close = difflib.get_close_matches(str(cause.key), known, n=1)
-    hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-    return f"{cause.full_key} is not a setting{hint}; settings here: {', '.join(prefix + k for k in known)}"
+    return not_a_setting(prefix, str(cause.key), known)
 
 
 def _bad_type(cause: ValidationError) -> str:
