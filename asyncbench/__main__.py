@@ -13,7 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from asyncbench.config import CONF_DIR, ConfigError, register_schemas, to_config
-from asyncbench.errors import exit_with
+from asyncbench.errors import exit_with, explain
 from asyncbench.records import write_json_atomically
 from asyncbench.resume import RunDirectoryTaken, run_job
 from asyncbench.sweeps import started_sweep, summarize
@@ -53,6 +53,11 @@ def run(cfg: DictConfig) -> None:
         if isinstance(error, ConfigError):  # nothing started, so there is no run.json yet
             write_json_atomically(Path(hydra_config.runtime.output_dir) / "run.json",
                                   {"status": "failed", "error": str(error), "overrides": list(hydra_config.overrides.task)})
+    except Exception as error:
+        # Marked, to tell it in `main` from the launcher's own failure, wherever the launcher ran this job
+        # (pickled with the error where the launcher runs jobs in processes of their own).
+        error.raised_by_a_job = True
+        raise
 
 
 def main() -> None:
@@ -75,16 +80,19 @@ def main() -> None:
     except Exception as error:
         if full_error:
             raise
+        sweep = started_sweep()
+        if sweep is not None and explain(error) is None and not getattr(error, "raised_by_a_job", False):
+            error = sweep.launcher_failed(error)
         exit_with(error)
 
 
 def report_sweep() -> int:
     """After a sweep (however it ended), list its jobs' outcomes, the failed ones with why; return
     how many failed (0 after a single run)."""
-    sweep_dir = started_sweep()
-    if sweep_dir is None:
+    sweep = started_sweep()
+    if sweep is None:
         return 0
-    lines, failed = summarize(sweep_dir)
+    lines, failed = summarize(sweep.directory)
     for line in lines:
         print(f"asyncbench: {line}", file=sys.stderr)
     return failed

@@ -12,6 +12,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationErr
 from asyncbench.config import ConfigError, not_a_setting
 from asyncbench.records import describe_os_error
 from asyncbench.resume import RunDirectoryTaken
+from asyncbench.sweeps import LauncherFailed
 from asyncbench.trainer import RunFailed
 
 USAGE_ERROR = 2  # a bad command line or setting: nothing was started
@@ -21,11 +22,11 @@ _TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or
                "String": "a string"}
 
 
-def explain(error: BaseException) -> tuple[str, int]:
-    """The one-line message and exit code for `error`; re-raises what is not the user's doing."""
+def explain(error: BaseException) -> tuple[str, int] | None:
+    """The one-line message and exit code for `error`; None for what is not the user's doing."""
     if isinstance(error, (ConfigError, RunDirectoryTaken)):
         return str(error), USAGE_ERROR
-    if isinstance(error, RunFailed):
+    if isinstance(error, (RunFailed, LauncherFailed)):
         return str(error), RUN_ERROR
     if isinstance(error, MissingConfigException) and error.options is not None:
         group, _, value = error.missing_cfg_file.rpartition("/")
@@ -39,12 +40,16 @@ def explain(error: BaseException) -> tuple[str, int]:
         return " ".join(str(error).split()), USAGE_ERROR
     if isinstance(error, OSError):  # Hydra could not make the output directory: read-only, full disk
         return describe_os_error(error), RUN_ERROR  # (after Hydra's errors: MissingConfigException is an OSError)
-    raise error
+    return None
 
 
 def exit_with(error: BaseException, program: str = "asyncbench") -> None:
-    """Print `error` as one line, `PROGRAM: error: ...`, and exit with its code."""
-    message, code = explain(error)
+    """Print `error` as one line, `PROGRAM: error: ...`, and exit with its code; re-raise what is not
+    the user's doing."""
+    explained = explain(error)
+    if explained is None:
+        raise error
+    message, code = explained
     print(f"{program}: error: {message}", file=sys.stderr)
     sys.exit(code)
 
