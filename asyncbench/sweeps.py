@@ -61,7 +61,8 @@ _started_sweeps: list[Sweep] = []  # in the launching process, whichever launche
 class SweepMonitor(Callback):
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)  # resolving could fail here
+        # As set: a value that fails to resolve is the launcher's failure to report, not this callback's.
+        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
         _started_sweeps.append(Sweep(sweep_dir, config.hydra.runtime.choices.get("hydra/launcher", "basic"),
                                      _by_dotted_name(launcher)))
         if threading.current_thread() is threading.main_thread():  # only there can a handler be set
