@@ -13,9 +13,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from asyncbench.config import CONF_DIR, ConfigError, register_schemas, to_config
-from asyncbench.errors import exit_with
+from asyncbench.errors import exit_with, explain
 from asyncbench.records import write_json_atomically
-from asyncbench.resume import run_job
+from asyncbench.resume import RunDirectoryTaken, run_job
 from asyncbench.sweeps import started_sweep, summarize
 from asyncbench.trainer import RunFailed
 
@@ -42,15 +42,22 @@ def run(cfg: DictConfig) -> None:
                    if not group.startswith("hydra")}
         run_job(config, run_dir=Path(hydra_config.runtime.output_dir), resolved_config=resolved_config,
                 overrides=list(hydra_config.overrides.task), choices=choices)
-    except (ConfigError, RunFailed) as error:
+    except (ConfigError, RunFailed, RunDirectoryTaken) as error:
         if hydra_config.mode != RunMode.MULTIRUN:
             exit_with(error)
+        if isinstance(error, RunDirectoryTaken):
+            raise  # the run there keeps its run.json; the sweep stops, as at a bad command line
         # A job of a sweep that fails returns normally, so that Hydra launches every later batch of
         # jobs too; its run.json says why, for the summary at the end, and the sweep then exits 1.
         log.error("%s", error)
         if isinstance(error, ConfigError):  # nothing started, so there is no run.json yet
             write_json_atomically(Path(hydra_config.runtime.output_dir) / "run.json",
                                   {"status": "failed", "error": str(error), "overrides": list(hydra_config.overrides.task)})
+    except Exception as error:
+        # Marked, to tell it in `main` from the launcher's own failure, wherever the launcher ran this job
+        # (pickled with the error where the launcher runs jobs in processes of their own).
+        error.raised_by_a_job = True
+        raise
 
 
 def main() -> None:
@@ -73,16 +80,19 @@ def main() -> None:
     except Exception as error:
         if full_error:
             raise
+        sweep = started_sweep()
+        if sweep is not None and explain(error) is None and not getattr(error, "raised_by_a_job", False):
+            error = sweep.launcher_failed(error)
         exit_with(error)
 
 
 def report_sweep() -> int:
     """After a sweep (however it ended), list its jobs' outcomes, the failed ones with why; return
     how many failed (0 after a single run)."""
-    sweep_dir = started_sweep()
-    if sweep_dir is None:
+    sweep = started_sweep()
+    if sweep is None:
         return 0
-    lines, failed = summarize(sweep_dir)
+    lines, failed = summarize(sweep.directory)
     for line in lines:
         print(f"asyncbench: {line}", file=sys.stderr)
     return failed

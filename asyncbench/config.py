@@ -11,12 +11,13 @@ frozen dataclasses: OmegaConf makes those read-only and Hydra could not merge th
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -233,8 +234,22 @@ def atari_game_node(name: str, env_id: str) -> dict[str, Any]:
     }
 
 
+def not_a_setting(prefix: str, key: str, known: Iterable[str]) -> str:
+    """The line for a key no schema has: the nearest setting, and every setting beside it."""
+    known = sorted(known)
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+    return f"{prefix}{key} is not a setting{hint}; settings here: {', '.join(prefix + name for name in known)}"
+
+
 def validate(config: Any, prefix: str = "") -> None:
-    """Apply every field's `Check`, recursing into nested dataclasses; raise ConfigError."""
+    """Apply every field's `Check`, recursing into nested dataclasses; raise ConfigError, also for a
+    key that is not a field (added with `+key=value`: OmegaConf.to_object keeps it as a plain attribute,
+    which nothing would read)."""
+    fields = [f.name for f in dataclasses.fields(config)]
+    added = [name for name in vars(config) if name not in fields]
+    if added:
+        raise ConfigError(not_a_setting(prefix, added[0], fields))
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         name = prefix + f.name

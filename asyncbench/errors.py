@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 
@@ -10,9 +9,10 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from asyncbench.config import ConfigError
+from asyncbench.config import ConfigError, not_a_setting
 from asyncbench.records import describe_os_error
 from asyncbench.resume import RunDirectoryTaken
+from asyncbench.sweeps import LauncherFailed
 from asyncbench.trainer import RunFailed
 
 USAGE_ERROR = 2  # a bad command line or setting: nothing was started
@@ -22,11 +22,11 @@ _TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or
                "String": "a string"}
 
 
-def explain(error: BaseException) -> tuple[str, int]:
-    """The one-line message and exit code for `error`; re-raises what is not the user's doing."""
+def explain(error: BaseException) -> tuple[str, int] | None:
+    """The one-line message and exit code for `error`; None for what is not the user's doing."""
     if isinstance(error, (ConfigError, RunDirectoryTaken)):
         return str(error), USAGE_ERROR
-    if isinstance(error, RunFailed):
+    if isinstance(error, (RunFailed, LauncherFailed)):
         return str(error), RUN_ERROR
     if isinstance(error, MissingConfigException) and error.options is not None:
         group, _, value = error.missing_cfg_file.rpartition("/")
@@ -40,23 +40,25 @@ def explain(error: BaseException) -> tuple[str, int]:
         return " ".join(str(error).split()), USAGE_ERROR
     if isinstance(error, OSError):  # Hydra could not make the output directory: read-only, full disk
         return describe_os_error(error), RUN_ERROR  # (after Hydra's errors: MissingConfigException is an OSError)
-    raise error
+    return None
 
 
 def exit_with(error: BaseException, program: str = "asyncbench") -> None:
-    """Print `error` as one line, `PROGRAM: error: ...`, and exit with its code."""
-    message, code = explain(error)
+    """Print `error` as one line, `PROGRAM: error: ...`, and exit with its code; re-raise what is not
+    the user's doing."""
+    explained = explain(error)
+    if explained is None:
+        raise error
+    message, code = explained
     print(f"{program}: error: {message}", file=sys.stderr)
     sys.exit(code)
 
 
 def _unknown_key(cause: ConfigKeyError) -> str:
     parent = cause.parent_node
-    known = sorted(str(key) for key in parent.keys() if key != "hydra") if isinstance(parent, DictConfig) else []
+    known = [str(key) for key in parent.keys() if key != "hydra"] if isinstance(parent, DictConfig) else []
     prefix = cause.full_key[: -len(str(cause.key))] if cause.full_key else ""
-    close = difflib.get_close_matches(str(cause.key), known, n=1)
-    hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-    return f"{cause.full_key} is not a setting{hint}; settings here: {', '.join(prefix + k for k in known)}"
+    return not_a_setting(prefix, str(cause.key), known)
 
 
 def _bad_type(cause: ValidationError) -> str:

@@ -4,8 +4,9 @@ Running the same command again then skips the runs that completed, continues the
 failed ones from their last checkpoint (or starts them afresh where they left none), and runs the
 new ones. Runs match by their resolved config, whatever their job number or directory, leaving out
 the settings that change only how a run is operated (`OPERATIONAL_SETTINGS`). Earlier runs are
-searched under `resume.root`, for jobs whose own directory lies under it: a job written elsewhere
-(a test's temporary directory) is not part of those results and always starts afresh.
+searched under `resume.root`, for jobs whose own directory lies under it; a job written elsewhere
+(a test's temporary directory) is not part of those results, and looks only at its own directory.
+A run already in a job's directory is never trained over, wherever that directory lies.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ RESUMABLE = ("interrupted", "failed", "running", "starting")  # running/starting
 
 
 class RunDirectoryTaken(Exception):
-    """The job's directory holds a run of another config, which training there would write over."""
+    """The job's directory holds a run that training there would write over: one of another config, or
+    any run when resume.enabled=false."""
+
+
+CHOOSE_ANOTHER = "choose another hydra.run.dir or hydra.sweep.dir, or move that run away"
 
 
 @dataclass(frozen=True)
@@ -64,20 +69,35 @@ def _without_nulls(node: Any) -> Any:
     return node
 
 
-def refuse_a_run_of_another_config(run_dir: Path, resolved_config: dict[str, Any]) -> None:
-    """Raise RunDirectoryTaken if `run_dir` holds a run of another config.
+def run_held_in(run_dir: Path, resolved_config: dict[str, Any]) -> dict[str, Any] | None:
+    """What run.json says of the run `run_dir` holds, or None where it holds none (no readable run.json,
+    a job refused before it started, a skipped job's record: nothing there to lose).
 
-    That happens when a fixed hydra.run.dir or hydra.sweep.dir is used again after a preset or a default
-    changed: the job would then train over, and lose, the run already there.
+    Raises RunDirectoryTaken if that run is of another config: that happens when a fixed hydra.run.dir
+    or hydra.sweep.dir is used again after a preset or a default changed, and the job would then train
+    over, and lose, the run already there.
     """
     try:
         info = json.loads((run_dir / "run.json").read_text())
     except (OSError, ValueError):
-        return  # no run there (or no readable one, which resume does not count either)
+        return None  # no run there (or no readable one, which resume does not count either)
     earlier = info.get("config") if isinstance(info, dict) else None
-    if isinstance(earlier, dict) and run_identity(earlier) != identity_as_stored(resolved_config):
-        raise RunDirectoryTaken(f"{run_dir} holds a {info.get('status', 'earlier')} run of another config; "
-                                "choose another hydra.run.dir or hydra.sweep.dir, or move that run away")
+    if not isinstance(earlier, dict):
+        return None
+    if run_identity(earlier) != identity_as_stored(resolved_config):
+        raise RunDirectoryTaken(f"{run_dir} holds a {info.get('status', 'earlier')} run of another config; {CHOOSE_ANOTHER}")
+    return None if info.get("status") == "skipped" else info
+
+
+def _as_earlier_run(run_dir: Path, info: dict[str, Any]) -> EarlierRun | None:
+    """The run `info` (its run.json) records, if it is one to skip (completed) or to continue (its
+    checkpoint is there); else None."""
+    if info.get("status") == "completed":
+        return EarlierRun(run_dir, "completed", None)
+    checkpoint = info.get("checkpoint")
+    if info.get("status") in RESUMABLE and checkpoint and (run_dir / CHECKPOINT_NAME).exists():
+        return EarlierRun(run_dir, info["status"], checkpoint["T"])
+    return None
 
 
 def find_earlier_run(root: Path, resolved_config: dict[str, Any]) -> EarlierRun | None:
@@ -92,12 +112,11 @@ def find_earlier_run(root: Path, resolved_config: dict[str, Any]) -> EarlierRun 
             continue  # unreadable or half-written by a tool other than asyncbench: not a run to resume
         if not isinstance(info.get("config"), dict) or run_identity(info["config"]) != identity:
             continue
-        if info.get("status") == "completed":
-            return EarlierRun(path.parent, "completed", None)
-        checkpoint = info.get("checkpoint")
-        if info.get("status") in RESUMABLE and checkpoint and (path.parent / CHECKPOINT_NAME).exists():
-            if best is None or checkpoint["T"] > best.checkpoint_frames:
-                best = EarlierRun(path.parent, info["status"], checkpoint["T"])
+        earlier = _as_earlier_run(path.parent, info)
+        if earlier is not None and earlier.status == "completed":
+            return earlier
+        if earlier is not None and (best is None or earlier.checkpoint_frames > best.checkpoint_frames):
+            best = earlier
     return best
 
 
@@ -105,28 +124,37 @@ def run_job(config: Config, run_dir: Path, resolved_config: dict[str, Any], over
             choices: dict[str, str] | None = None) -> dict[str, Any]:
     """Skip, continue or start the job; return its summary (a skipped job's says where it completed).
 
-    `overrides` and `choices` (Hydra's config group choices) go into run.json as they are.
+    A run already in `run_dir` is never trained over: completed, the job is skipped; interrupted or
+    failed, it continues from its checkpoint there. Under `resume.root` the job also skips or continues
+    a run of the same config in another directory. `overrides` and `choices` (Hydra's config group
+    choices) go into run.json as they are.
     Raises RunDirectoryTaken, and what `train` raises.
     """
     start = partial(train, config, run_dir, resolved_config, overrides, choices=choices)
-    refuse_a_run_of_another_config(run_dir, resolved_config)
-    root = Path(config.resume.root)
+    held = run_held_in(run_dir, resolved_config)
     if not config.resume.enabled:
+        if held is not None:
+            raise RunDirectoryTaken(f"{run_dir} holds a {held.get('status')} run, which resume.enabled=false would "
+                                    f"train over; {CHOOSE_ANOTHER}")
         return start()
-    if not run_dir.resolve().is_relative_to(root.resolve()):
-        log.info("resume: %s is outside resume.root=%s, so this job starts afresh", run_dir, root)
-        return start()
-    earlier = find_earlier_run(root, resolved_config)
+    here = _as_earlier_run(run_dir, held) if held is not None else None
+    if here is not None and here.status == "completed":
+        log.info("skipped: this job completed in %s before (to run it again: resume.enabled=false and another "
+                 "hydra.run.dir or hydra.sweep.dir)", run_dir)
+        return {"skipped": True, "completed_in": str(run_dir)}
+    root = Path(config.resume.root)
+    if run_dir.resolve().is_relative_to(root.resolve()):
+        earlier = find_earlier_run(root, resolved_config)  # this directory's own run among them
+    else:
+        log.info("resume: %s is outside resume.root=%s, so only a run in it is continued", run_dir, root)
+        earlier = here
     if earlier is None:
         return start()
-    if earlier.status == "completed" and earlier.run_dir.resolve() == run_dir.resolve():
-        # The same sweep directory again (a fixed hydra.sweep.dir): the run is there; leave it be.
-        log.info("skipped: this job completed here before (resume.enabled=false runs it again)")
-        return {"skipped": True, "completed_in": str(run_dir)}
     if earlier.status == "completed":
         log.info("skipped: the same config completed in %s (resume.enabled=false runs it again)", earlier.run_dir)
         summary = {"skipped": True, "completed_in": str(earlier.run_dir)}
-        write_json_atomically(run_dir / "run.json", {"status": "skipped", "config": resolved_config,
-                                                     "overrides": overrides, "summary": summary, "error": None})
+        if held is None:  # an unfinished run here keeps its own run.json
+            write_json_atomically(run_dir / "run.json", {"status": "skipped", "config": resolved_config,
+                                                         "overrides": overrides, "summary": summary, "error": None})
         return summary
     return start(resume_from=earlier.run_dir)

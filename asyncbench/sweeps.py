@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,44 @@ from omegaconf import OmegaConf
 
 JOB_FINISH_SECONDS = 10  # beyond its workers' shutdown grace, for a job to write its files when stopped
 
-_started_sweeps: list[Path] = []  # in the launching process, whichever launcher runs the jobs
+
+class LauncherFailed(Exception):
+    """The launcher failed outside every job (Slurm refusing the jobs, Ray failing to start); the
+    message is one line naming the setting to change."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    directory: Path
+    launcher: str  # the hydra/launcher choice
+    launcher_settings: dict[str, Any]  # hydra.launcher's settings by dotted name, as set (unresolved)
+
+    def launcher_failed(self, error: BaseException) -> LauncherFailed:
+        """`error`, raised by the launcher, as one line: its first line, then the launcher setting it
+        names, if any (Ray says "object store memory" for ray.init.object_store_memory)."""
+        reason = next((line.strip().rstrip(".") for line in str(error).splitlines() if line.strip()),
+                      type(error).__name__)
+        named = next((f"; check hydra.launcher.{name}={value}" for name, value in self.launcher_settings.items()
+                      if _mentions(reason, name.rsplit(".", 1)[-1])), "")
+        return LauncherFailed(f"hydra/launcher={self.launcher} could not launch the jobs: {reason}{named}")
+
+
+def _mentions(text: str, setting: str) -> bool:
+    """Whether `text` names `setting` as a word, its underscores written as such or as spaces."""
+    words = re.escape(setting.strip("_")).replace("_", "[_ ]")
+    return re.search(rf"\b{words}\b", text, flags=re.IGNORECASE) is not None
+
+
+_started_sweeps: list[Sweep] = []  # in the launching process, whichever launcher runs the jobs
 
 
 class SweepMonitor(Callback):
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        _started_sweeps.append(sweep_dir)
+        # As set: a value that fails to resolve is the launcher's failure to report, not this callback's.
+        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=False)
+        _started_sweeps.append(Sweep(sweep_dir, config.hydra.runtime.choices.get("hydra/launcher", "basic"),
+                                     _by_dotted_name(launcher)))
         if threading.current_thread() is threading.main_thread():  # only there can a handler be set
             grace = config.shutdown_grace_seconds + JOB_FINISH_SECONDS
             for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C misses Ray's jobs: own process group
@@ -93,11 +126,25 @@ class LocalRayCluster(Callback):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         import ray  # only with this launcher's plugin installed
 
-        ray.init(**OmegaConf.to_container(config.hydra.launcher.ray.init, resolve=True))
+        try:
+            ray.init(**OmegaConf.to_container(config.hydra.launcher.ray.init, resolve=True))
+        except Exception:  # Hydra would print it as a warning: the launcher's own ray.init fails the same way,
+            return  # and the sweep ends with that failure in one line
 
 
-def started_sweep() -> Path | None:
-    """The directory of the sweep this process launched, or None (a single run)."""
+def _by_dotted_name(node: Any, prefix: str = "") -> dict[str, Any]:
+    """The leaves of a nested dict by dotted name; `_target_` and the like left out."""
+    leaves: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            leaves.update(_by_dotted_name(value, f"{prefix}{key}."))
+        elif not (str(key).startswith("_") and str(key).endswith("_")):  # _target_: the plugin's class
+            leaves[f"{prefix}{key}"] = value
+    return leaves
+
+
+def started_sweep() -> Sweep | None:
+    """The sweep this process launched, or None (a single run)."""
     return _started_sweeps[-1] if _started_sweeps else None
 
 
