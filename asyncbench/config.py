@@ -71,13 +71,21 @@ def checked(check: Check) -> Any:
 
 
 @dataclass
+class MinAtarConfig:
+    sticky_action_probability: float = checked(between(0.0, 1.0))
+    difficulty_ramping: bool = MISSING
+    max_episode_steps: int = checked(at_least(1, "an integer"))
+
+
+@dataclass
 class GameConfig:
     name: str = MISSING
     env_id: str = MISSING
-    kind: str = checked(one_of("atari", "classic"))
+    kind: str = checked(one_of("atari", "classic", "minatar"))
     reward_scale: float = checked(above(0.0))
     # Classic control only: keep these entries of the observation vector, to hide the others (null: all).
     observed_indices: Optional[list[int]] = None
+    minatar: Optional[MinAtarConfig] = None  # MinAtar only (conf/minatar.yaml)
 
 
 @dataclass
@@ -95,11 +103,16 @@ class AtariConfig:
         lambda v: len(v) == 2 and 0 <= v[0] < v[1] <= 210, "[top, bottom] with 0 <= top < bottom <= 210")})
 
 
+# The networks (`model=`) that fit each kind of game, and what that kind observes.
+MODELS_FOR_OBSERVATIONS = {"classic": ("mlp",), "atari": ("small", "nature", "universe"), "minatar": ("minatar",)}
+OBSERVATIONS = {"classic": "vector observations", "atari": "frames", "minatar": "MinAtar grids"}
+
+
 @dataclass
 class ModelConfig:
-    name: str = checked(one_of("mlp", "small", "nature", "universe"))
+    name: str = checked(one_of(*(model for models in MODELS_FOR_OBSERVATIONS.values() for model in models)))
     hidden_sizes: list[int] = field(default_factory=list)  # mlp only
-    input_normalization: str = field(default="scale", metadata={"check": one_of("scale", "standardize")})  # frames only
+    input_normalization: str = field(default="scale", metadata={"check": one_of("scale", "standardize", "none")})  # frames, grids
 
 
 @dataclass
@@ -286,18 +299,17 @@ def check_compatible(config: Config) -> None:
             f"evaluation.seed_offset={config.evaluation.seed_offset} is not allowed with threads={config.threads}: "
             f"expected an integer >= {config.threads} (workers use seeds seed*1000 + 0 .. threads-1)"
         )
-    pixels = config.game.kind == "atari"
-    if config.game.observed_indices is not None:
-        _check_observed_indices(config.game)
-    if pixels and config.model.name == "mlp":
-        raise ConfigError(
-            f"model=mlp does not fit game={config.game.name} (frames): expected model=small, nature or universe"
-        )
-    if not pixels and config.model.name != "mlp":
-        raise ConfigError(
-            f"model={config.model.name} does not fit game={config.game.name} (vector observations): "
-            "expected model=mlp"
-        )
+    game = config.game
+    if game.observed_indices is not None:
+        _check_observed_indices(game)
+    if game.kind == "minatar" and game.minatar is None:
+        raise ConfigError(f"game.minatar=null does not fit game={game.name} (MinAtar): expected MinAtar's settings "
+                          "(a game config that starts from /minatar@_here_, as conf/game/minatar_breakout.yaml)")
+    fitting = MODELS_FOR_OBSERVATIONS[game.kind]
+    if config.model.name not in fitting:
+        choices = ", ".join(fitting[:-1]) + " or " + fitting[-1] if len(fitting) > 1 else fitting[0]
+        raise ConfigError(f"model={config.model.name} does not fit game={game.name} ({OBSERVATIONS[game.kind]}): "
+                          f"expected model={choices}")
 
 
 def _check_observed_indices(game: GameConfig) -> None:

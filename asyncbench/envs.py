@@ -1,4 +1,4 @@
-"""Environments: Atari through gymnasium + ale-py with the paper's preprocessing, and classic control."""
+"""Environments: Atari through gymnasium + ale-py with the paper's preprocessing, MinAtar, and classic control."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
-from asyncbench.config import AtariConfig, GameConfig
+from asyncbench.config import AtariConfig, GameConfig, MinAtarConfig
 
 gym.register_envs(ale_py)
 SCREEN = (160, 210)  # the Atari 2600 screen, (width, height): AtariPreprocessing leaves it unresized
@@ -22,6 +22,9 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
     at reset, a stack of `frame_stack` frames and an episode cap of `max_episode_frames` emulator
     frames. Rewards are left raw here (the learner clips them), so the score an episode reports is
     the game's own.
+
+    MinAtar: `game.minatar`'s sticky actions, difficulty ramping and episode cap; the action set is the
+    id's version (-v0 all 6 actions, -v1 the game's own).
     """
     if game.kind == "atari":
         env = gym.make(
@@ -47,6 +50,8 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
         if atari.crop_rows is not None:
             env = _crop_and_resize(env, list(atari.crop_rows), atari.screen_size)
         env = FrameStackObservation(env, stack_size=atari.frame_stack)
+    elif game.kind == "minatar":
+        env = _minatar(game.env_id, game.minatar)
     else:
         env = gym.make(game.env_id)
         if game.observed_indices is not None:
@@ -72,6 +77,48 @@ def _observe_only(env: gym.Env, indices: list[int]) -> gym.Env:
     return gym.wrappers.TransformObservation(env, lambda observation: observation[indices], observed)
 
 
+def _minatar(env_id: str, settings: MinAtarConfig) -> gym.Env:
+    """A MinAtar game (Young & Tian 2019) with `settings`, its grid channels first in float32.
+
+    The package's gymnasium ids exist only once `minatar.gym.register_envs()` has run (gymnasium >= 1.0
+    does not read the entry point that would run it). The import is slow (the package loads its plotting
+    libraries), so only processes that play MinAtar pay for it.
+    """
+    if env_id not in gym.registry:
+        from minatar.gym import register_envs
+
+        register_envs()
+    env = gym.make(env_id, sticky_action_prob=settings.sticky_action_probability,
+                   difficulty_ramping=settings.difficulty_ramping, max_episode_steps=settings.max_episode_steps)
+    return MinAtarPlanes(env)
+
+
+class MinAtarPlanes(gym.ObservationWrapper):
+    """MinAtar as the networks and checkpoints see it.
+
+    Observations: the (10, 10, C) boolean grid as (C, 10, 10) float32 planes, the layout a convolution
+    reads. Randomness: MinAtar draws its spawns and sticky actions from a RandomState of its own; here
+    that RandomState runs on the bit generator of gymnasium's `np_random`, so that the worker's saved
+    random states (`env.np_random`) hold MinAtar's too and a resumed run continues its stream.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        rows, columns, channels = env.observation_space.shape
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (channels, rows, columns), np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self.np_random, _ = gym.utils.seeding.np_random(seed)
+            game = self.unwrapped.game
+            game.random = game.env.random = np.random.RandomState(self.np_random.bit_generator)
+        return super().reset(options=options)  # no seed: MinAtar would replace its RandomState
+
+    def observation(self, grid: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(grid.transpose(2, 0, 1), dtype=np.float32)
+
+
 def frames_per_step(game: GameConfig, atari: AtariConfig) -> int:
-    """Emulator frames per agent step: the paper's T and budgets count frames (S8)."""
+    """Emulator frames per agent step: the paper's T and budgets count frames (S8). A MinAtar step is
+    one frame of its game (MinAtar has no frame skip), as Young & Tian count frames."""
     return atari.frame_skip if game.kind == "atari" else 1

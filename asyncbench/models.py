@@ -26,12 +26,13 @@ class MLP(nn.Module):
 
 
 class PixelBody(nn.Module):
-    """Convolutions over uint8 frames, then a fully connected layer if `fc_units` is set.
+    """Convolutions over uint8 frames or MinAtar's 0/1 grids, then a fully connected layer if `fc_units` is set.
 
     `input_normalization` says how frames become the first layer's input: "scale" divides by 255
     (Mnih et al.); "standardize" subtracts each observation's mean and divides by its standard
     deviation, so that the few pixels that move (ball, paddles) stand out from a static background
-    as strongly as the running normalisation of fast A3C implementations makes them.
+    as strongly as the running normalisation of fast A3C implementations makes them; "none" leaves
+    them as they are (MinAtar's grids).
     """
 
     def __init__(self, observation_shape: tuple[int, ...], convolutions: list[nn.Module], fc_units: int | None,
@@ -50,7 +51,7 @@ class PixelBody(nn.Module):
         pixels = observations.float()
         if self.input_normalization == "scale":
             pixels = pixels / 255.0
-        else:
+        elif self.input_normalization == "standardize":
             mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
             pixels = (pixels - mean) / (pixels.std(dim=(1, 2, 3), keepdim=True) + 1e-3)
         return self.fc(self.convolutions(pixels))
@@ -94,8 +95,17 @@ def universe_atari_net(observation_shape: tuple[int, ...], config: ModelConfig) 
     return PixelBody(observation_shape, layers, None, config.input_normalization)
 
 
+def minatar_net(observation_shape: tuple[int, ...], config: ModelConfig) -> PixelBody:
+    """MinAtar's own network (Young & Tian 2019), over its (C, 10, 10) grids.
+
+    conv 16 3x3 stride 1 (no padding: 8x8 out), fc 128, both ReLU.
+    """
+    return PixelBody(observation_shape, [nn.Conv2d(observation_shape[0], 16, kernel_size=3, stride=1), nn.ReLU()],
+                     128, config.input_normalization)
+
+
 def build_body(config: ModelConfig, observation_shape: tuple[int, ...]) -> nn.Module:
     if config.name == "mlp":
         return MLP(observation_shape, list(config.hidden_sizes))
-    return {"small": small_atari_net, "nature": nature_atari_net, "universe": universe_atari_net}[config.name](
-        observation_shape, config)
+    return {"small": small_atari_net, "nature": nature_atari_net, "universe": universe_atari_net,
+            "minatar": minatar_net}[config.name](observation_shape, config)

@@ -85,11 +85,12 @@ def test_a_bad_setting_fails_with_one_line_before_anything_starts(tmp_path, over
     assert not (tmp_path / "run.json").exists()
 
 
-def test_an_unknown_game_lists_all_57_atari_games_and_both_cartpoles(tmp_path):
+def test_an_unknown_game_lists_all_57_atari_games_both_cartpoles_and_the_5_minatar_games(tmp_path):
     done = run_app("game=pongg", f"hydra.run.dir={tmp_path}")
     listed = done.stderr.strip().split("expected one of ", 1)[1].split(", ")
-    assert len(listed) == 59
-    assert {"cartpole", "cartpole_no_velocities", "pong", "video_pinball", "yars_revenge"} <= set(listed)
+    assert len(listed) == 64
+    assert {"cartpole", "cartpole_no_velocities", "pong", "video_pinball", "yars_revenge", "minatar_asterix",
+            "minatar_space_invaders"} <= set(listed)
 
 
 @pytest.fixture

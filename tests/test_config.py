@@ -14,7 +14,7 @@ def test_every_yaml_file_composes_into_its_schema(group):
     for path in sorted((CONF_DIR / group).glob("*.yaml")):
         overrides = [f"{group}={path.stem}"]
         if group == "model" and path.stem != "mlp":
-            overrides.append("game=pong")
+            overrides.append("game=minatar_breakout" if path.stem == "minatar" else "game=pong")
         config = load_config(overrides)
         if group in ("algorithm", "game", "model", "optimizer"):
             assert path.stem.endswith(getattr(config, group).name)  # shared_rmsprop names rmsprop, shared_adam adam
