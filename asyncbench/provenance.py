@@ -10,7 +10,7 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
-PACKAGES = ("asyncbench", "torch", "gymnasium", "ale-py", "hydra-core", "omegaconf", "numpy")
+PACKAGES = ("asyncbench", "torch", "gymnasium", "ale-py", "minatar", "hydra-core", "omegaconf", "numpy")
 
 
 def now_iso() -> str:

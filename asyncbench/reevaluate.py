@@ -27,7 +27,8 @@ from asyncbench.evaluator import Player
 from asyncbench.worker import prepare_torch
 
 PROTOCOL_SETTINGS = ("evaluation.", "atari.noop_max=", "atari.repeat_action_probability=",
-                     "atari.max_episode_frames=")
+                     "atari.max_episode_frames=", "game.minatar.sticky_action_probability=",
+                     "game.minatar.max_episode_steps=")
 
 
 def config_of_run(run_dir: Path, protocol: list[str]) -> Config:
@@ -35,8 +36,9 @@ def config_of_run(run_dir: Path, protocol: list[str]) -> Config:
     for override in protocol:
         if not override.startswith(PROTOCOL_SETTINGS) or "=" not in override:
             raise ConfigError(f"{override} cannot change: the weights were trained with the run's settings; "
-                              f"expected evaluation.KEY=VALUE, atari.noop_max, atari.repeat_action_probability "
-                              f"or atari.max_episode_frames")
+                              f"expected evaluation.KEY=VALUE, atari.noop_max, atari.repeat_action_probability, "
+                              f"atari.max_episode_frames, game.minatar.sticky_action_probability "
+                              f"or game.minatar.max_episode_steps")
     path = run_dir / "run.json"
     try:
         info = json.loads(path.read_text())
