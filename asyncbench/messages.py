@@ -1,8 +1,8 @@
 """The records the actor-learners and the evaluator send the main process, each over a pipe of its own.
 
-A worker computes and sends; the main process alone writes files (`asyncbench.trainer`). These
-types are all that crosses from one to the other, so the worker, the evaluator and the main process
-import them from here. (The files they end up in are written by `asyncbench.records`.)
+A worker computes and sends; the main process alone writes the run's files (`asyncbench.run_log`).
+These types are all that crosses from one to the other, so the worker, the evaluator and the main
+process import them from here. (`asyncbench.records` holds the writers of the files they end up in.)
 """
 
 from __future__ import annotations

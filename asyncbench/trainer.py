@@ -104,7 +104,8 @@ def _multiprocessing_context(config: Config) -> Any:
 
 
 def _shared_network(config: Config, context: Any) -> tuple[torch.nn.Module, SharedState]:
-    """The network theta is first drawn in (seeded), and the shared state that holds theta from then on."""
+    """The network with its first theta, drawn from the run's seed, and the shared state that holds theta
+    from then on; a probe of the game gives the shapes."""
     probe = make_env(config.game, config.atari, seed=config.seed)
     observation_shape, n_actions = probe.observation_space.shape, int(probe.action_space.n)
     probe.close()
