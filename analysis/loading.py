@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hydra.errors import HydraException
 
+from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import OPERATIONAL_SETTINGS, ConfigError, load_config
 from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COLUMNS
 
@@ -285,9 +285,11 @@ def _defaults(algorithm: str) -> dict[str, Any]:
     100, `evaluation.side_by_side` 1), so a run written before a setting existed ran as that default:
     filled in, it neither leaves its condition (100 against nothing) nor joins another (5 against nothing).
     """
+    if algorithm not in ALGORITHMS:  # a method this version of asyncbench does not have: nothing to fill
+        return {}
     try:
         flat = _flatten(dataclasses.asdict(load_config([f"algorithm={algorithm}"])))
-    except (ConfigError, HydraException):  # a method this version of asyncbench does not have: nothing to fill
+    except ConfigError:
         return {}
     return {key: value for key, value in flat.items() if key.split(".")[0] not in ("game", "model", "optimizer")}
 

@@ -3,24 +3,28 @@
 Every value lives in the YAML files under `conf/` (each key commented there with its unit and the
 paper's value); the dataclasses below only give types and the allowed range of each field, so a bad
 value fails before any process starts with one line naming the field, the value and what is allowed.
-Apart from `__main__`, this is the only module that imports Hydra or OmegaConf: the rest of the
-package receives the plain `Config` dataclass built once by `to_config`. (The schemas cannot be
+Hydra and OmegaConf are imported here, in `schema` (the schemas are OmegaConf's structured configs),
+`__main__` (the app), `errors` (their errors as one line) and `sweeps` (Hydra's callbacks), and nowhere
+else: the rest of the package receives the plain `Config` dataclass built once by `to_config`. (The schemas cannot be
 frozen dataclasses: OmegaConf makes those read-only and Hydra could not merge the YAML into them.)
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import math
 import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+
+from asyncbench.algorithms import ALGORITHMS
+from asyncbench.atari import catalogue
+from asyncbench.optimizers import OPTIMIZERS
+from asyncbench.schema import Check, ConfigError, above, at_least, between, checked, one_of, validate
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -31,39 +35,6 @@ OPERATIONAL_SETTINGS = (
     "resume", "checkpoint_interval_seconds", "worker_restarts", "status_interval_seconds", "progress_interval_seconds",
     "worker_stats_interval_seconds", "shutdown_grace_seconds", "pin_workers", "evaluation.final_timeout_seconds",
 )
-
-
-class ConfigError(ValueError):
-    """A setting has a value that is not allowed; the message is one line meant for the user."""
-
-
-@dataclass(frozen=True)
-class Check:
-    """An allowed range: `test(value)` must hold; `allowed` says in words what passes."""
-
-    test: Callable[[Any], bool]
-    allowed: str
-
-
-def at_least(low: float, kind: str = "a number") -> Check:
-    return Check(lambda v: v >= low, f"{kind} >= {low:g}")
-
-
-def above(low: float, kind: str = "a number") -> Check:
-    return Check(lambda v: v > low, f"{kind} > {low:g}")
-
-
-def between(low: float, high: float, kind: str = "a number") -> Check:
-    return Check(lambda v: low <= v <= high, f"{kind} in [{low:g}, {high:g}]")
-
-
-def one_of(*choices: str) -> Check:
-    return Check(lambda v: v in choices, "one of " + ", ".join(choices))
-
-
-def checked(check: Check) -> Any:
-    """A schema field with no default (values live in YAML) and a range check."""
-    return field(default=MISSING, metadata={"check": check})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -116,14 +87,6 @@ class ModelConfig:
 
 
 @dataclass
-class OptimizerConfig:
-    """Fields every optimizer has; each one's schema extends it (see asyncbench.optimizers)."""
-
-    name: str = MISSING
-    shared_statistics: bool = MISSING
-
-
-@dataclass
 class EvaluationConfig:
     enabled: bool = MISSING
     interval_frames: Optional[int] = field(default=None, metadata={"check": at_least(1, "an integer")})
@@ -142,13 +105,6 @@ class EvaluationConfig:
 class ResumeConfig:
     enabled: bool = MISSING
     root: str = checked(Check(lambda v: bool(v.strip()), "a directory"))
-
-
-@dataclass
-class AlgorithmConfig:
-    """Fields every method has; each method's schema extends it (see asyncbench.algorithms)."""
-
-    name: str = MISSING
 
 
 # --------------------------------------------------------------------------------------------------
@@ -195,10 +151,6 @@ class Config:
 def register_schemas() -> None:
     """Store the schemas under `schema/...`, where the YAML files name them in their defaults,
     and every Atari game of the paper that has no YAML file of its own in `conf/game/`."""
-    from asyncbench.algorithms import ALGORITHMS
-    from asyncbench.atari import catalogue
-    from asyncbench.optimizers import OPTIMIZERS
-
     OmegaConf.register_new_resolver("log_uniform", log_uniform, replace=True)
     OmegaConf.register_new_resolver("jobs_that_fit", jobs_that_fit, replace=True)
     OmegaConf.register_new_resolver("cores_for_job", cores_for_job, replace=True)
@@ -247,35 +199,6 @@ def atari_game_node(name: str, env_id: str) -> dict[str, Any]:
     }
 
 
-def not_a_setting(prefix: str, key: str, known: Iterable[str]) -> str:
-    """The line for a key no schema has: the nearest setting, and every setting beside it."""
-    known = sorted(known)
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-    return f"{prefix}{key} is not a setting{hint}; settings here: {', '.join(prefix + name for name in known)}"
-
-
-def validate(config: Any, prefix: str = "") -> None:
-    """Apply every field's `Check`, recursing into nested dataclasses; raise ConfigError, also for a
-    key that is not a field (added with `+key=value`: OmegaConf.to_object keeps it as a plain attribute,
-    which nothing would read)."""
-    fields = [f.name for f in dataclasses.fields(config)]
-    added = [name for name in vars(config) if name not in fields]
-    if added:
-        raise ConfigError(not_a_setting(prefix, added[0], fields))
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        name = prefix + f.name
-        if dataclasses.is_dataclass(value):
-            validate(value, prefix=name + ".")
-            continue
-        check: Optional[Check] = f.metadata.get("check")
-        if check is None or value is None:
-            continue
-        if not check.test(value):
-            raise ConfigError(f"{name}={value!r} is not allowed: expected {check.allowed}")
-
-
 def to_config(cfg: DictConfig) -> Config:
     """Convert Hydra's composed config once into the validated `Config`."""
     config = OmegaConf.to_object(cfg)
@@ -287,8 +210,6 @@ def to_config(cfg: DictConfig) -> Config:
 
 def check_compatible(config: Config) -> None:
     """Cross-field rules that a single field's range cannot express."""
-    from asyncbench.algorithms import ALGORITHMS
-
     if config.evaluation.policy == "sampled" and not ALGORITHMS[config.algorithm.name].samples_from_policy:
         raise ConfigError(
             f"evaluation.policy=sampled does not fit algorithm={config.algorithm.name} (no stochastic policy): "
@@ -336,3 +257,13 @@ def compose_config(overrides: tuple[str, ...] | list[str] = (), with_hydra: bool
 
 def load_config(overrides: tuple[str, ...] | list[str] = ()) -> Config:
     return to_config(compose_config(overrides))
+
+
+def rebuild_config(overrides: list[str], resolved_config: dict[str, Any],
+                   changes: tuple[str, ...] | list[str] = ()) -> Config:
+    """The config of an earlier run, from the `overrides` and `resolved_config` its run.json holds, with
+    `changes` (`key=value`, as on the command line) applied."""
+    # Composing the run's own overrides types each group (algorithm, optimizer) by its schema; the
+    # run's resolved values then replace today's defaults, which may have changed since.
+    cfg = OmegaConf.merge(compose_config(overrides), resolved_config, OmegaConf.from_dotlist(list(changes)))
+    return to_config(cfg)

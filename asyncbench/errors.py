@@ -9,7 +9,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from asyncbench.config import ConfigError, not_a_setting
+from asyncbench.schema import ConfigError, not_a_setting
 from asyncbench.records import describe_os_error
 from asyncbench.resume import RunDirectoryTaken
 from asyncbench.sweeps import LauncherFailed

@@ -15,8 +15,6 @@ import os
 import random
 import signal
 import time
-import traceback
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
@@ -27,10 +25,10 @@ from torch.nn.utils import vector_to_parameters
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
 from asyncbench.envs import make_env
+from asyncbench.learner import build_network
+from asyncbench.messages import EVALUATOR_RANK, EvaluationEpisode, WorkerReady, failure_reported
 from asyncbench.shared import SharedState
-from asyncbench.worker import WorkerFailed, WorkerReady, build_network, prepare_torch, worker_seed
-
-EVALUATOR_RANK = -1  # how the evaluator names itself in records shared with the workers
+from asyncbench.worker import prepare_torch, worker_seed
 
 # The part of `evaluation.cpu_share` left for what the evaluator costs the workers beyond its own CPU
 # time (the caches it evicts, the switches). Measured with 2 workers on 2 cores, Pong, share 0.25 (12.5%
@@ -41,16 +39,6 @@ SWITCHING_ALLOWANCE = 0.25
 
 class Stopped(Exception):
     """Training stopped during a periodic evaluation: its unfinished episode is dropped."""
-
-
-@dataclass(frozen=True)
-class EvaluationEpisode:
-    frames: int  # T of the snapshot that played it
-    wall_seconds: float
-    episode: int
-    score: float  # the raw game score
-    length: int
-    final: bool
 
 
 class Throttle:
@@ -79,11 +67,8 @@ def run_evaluator(config: Config, shared: SharedState, records: Connection) -> N
     """Entry point of the evaluator process."""
     prepare_torch()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with failure_reported(EVALUATOR_RANK, records):
         _evaluate(config, shared, records)
-    except Exception:
-        records.send(WorkerFailed(EVALUATOR_RANK, traceback.format_exc()))
-        raise SystemExit(1)
 
 
 class Player:

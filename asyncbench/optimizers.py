@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from asyncbench.config import OptimizerConfig, between, above, checked
+from asyncbench.schema import OptimizerConfig, above, between, checked
 
 CHUNK = 1 << 16  # elements: 256 KB of each of the four vectors a step touches, well inside a 2 MB L2
 

@@ -19,9 +19,8 @@ import sys
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
-from asyncbench.config import Config, ConfigError, compose_config, to_config
+from asyncbench.config import Config, ConfigError, rebuild_config
 from asyncbench.errors import exit_with
 from asyncbench.evaluator import Player
 from asyncbench.worker import prepare_torch
@@ -46,10 +45,7 @@ def config_of_run(run_dir: Path, protocol: list[str]) -> Config:
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ConfigError(f"{path} is not a run's run.json ({type(error).__name__}: {error}): "
                           f"expected the directory of a run") from error
-    # Composing the run's own overrides types each group (algorithm, optimizer) by its schema; the
-    # run's resolved values then replace today's defaults, which may have changed since.
-    cfg = OmegaConf.merge(compose_config(run_overrides), run_config, OmegaConf.from_dotlist(protocol))
-    return to_config(cfg)
+    return rebuild_config(run_overrides, run_config, changes=protocol)
 
 
 def reevaluate(run_dir: Path, protocol: list[str]) -> list[float]:

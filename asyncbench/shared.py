@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector
 
-from asyncbench.config import OptimizerConfig
+from asyncbench.schema import OptimizerConfig
 from asyncbench.optimizers import OPTIMIZERS
 
 

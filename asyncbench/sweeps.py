@@ -4,7 +4,7 @@ Hydra runs its `on_multirun_end` callbacks only when every job succeeded, so the
 notes the sweep directory when the sweep starts, and `__main__` prints the summary however the sweep
 ended (done, a job failed, interrupted), from the run.json files the jobs left. Launchers that run
 jobs in processes of their own (joblib, submitit, Ray) do not pass SIGTERM on to them: the callback
-does. With `__main__` and `config`, this is the only module that imports Hydra: its callbacks are
+does. Hydra's callbacks are why this module imports Hydra (as `asyncbench.config` lists); they are
 named in conf/config.yaml and conf/hydra/launcher/ray_local.yaml.
 """
 

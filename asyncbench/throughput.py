@@ -36,9 +36,10 @@ import torch.multiprocessing as mp
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
 from asyncbench.envs import frames_per_step, make_env
+from asyncbench.learner import build_network, make_learner
 from asyncbench.rollout import Rollout
 from asyncbench.shared import Flag, SharedState
-from asyncbench.worker import build_network, compute_gradient, make_learner, pin_to_core, prepare_torch
+from asyncbench.worker import compute_gradient, pin_to_core, prepare_torch
 
 
 def seconds_per_call(work: Callable[[], object], seconds: float) -> float:

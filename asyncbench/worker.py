@@ -11,68 +11,19 @@ from __future__ import annotations
 import os
 import signal
 import time
-import traceback
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
 from asyncbench.envs import frames_per_step, make_env
-from asyncbench.models import build_body
+from asyncbench.learner import annealed_lr, make_learner
+from asyncbench.messages import Episode, TargetUpdated, UpdateStats, WorkerReady, failure_reported
 from asyncbench.optimizers import clip_gradient_norm
 from asyncbench.rollout import Rollout
-from asyncbench.shared import LocalNetwork, SharedState, target_network
-
-
-# ---- records a worker sends to the main process --------------------------------------------------
-@dataclass(frozen=True)
-class WorkerReady:
-    rank: int
-    pid: int
-    torch_threads: int
-    omp_num_threads: str | None
-    cores: list[int]
-    continues_random_states: bool  # its random streams go on from a checkpoint or a dead predecessor
-
-
-@dataclass(frozen=True)
-class Episode:
-    rank: int
-    frames: int
-    wall_seconds: float
-    episode_return: float
-    length: int
-
-
-@dataclass(frozen=True)
-class UpdateStats:
-    """Sums over `updates` updates, so the main process can average across workers, what the
-    worker's method drew for itself so far (`Method.details`), and the worker's random states (for
-    checkpoints, and for a replacement should the worker die)."""
-
-    rank: int
-    updates: int
-    sums: dict[str, float]
-    details: dict[str, Any]
-    random_states: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class TargetUpdated:
-    """theta- <- theta, done by worker `rank` when T passed a multiple of the target interval."""
-
-    rank: int
-    frames: int
-
-
-@dataclass(frozen=True)
-class WorkerFailed:
-    rank: int
-    error: str
+from asyncbench.shared import LocalNetwork, SharedState
 
 
 def worker_seed(seed: int, rank: int) -> int:
@@ -111,29 +62,6 @@ def pin_to_core(index: int) -> None:
     """Pin this process to usable core `index` mod cores: a worker that migrates loses its caches."""
     cores = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cores[index % len(cores)]})
-
-
-def annealed_lr(config: Config, frames: int) -> float:
-    """The learning rate at T = `frames`: annealed linearly to 0 over the frame budget (S8), or constant."""
-    if config.lr_schedule == "constant":
-        return config.lr
-    return config.lr * max(0.0, 1.0 - frames / config.frames)
-
-
-def build_network(config: Config, observation_shape: tuple[int, ...], n_actions: int) -> torch.nn.Module:
-    method = ALGORITHMS[config.algorithm.name]
-    return method.network(config.algorithm, build_body(config.model, observation_shape), n_actions)
-
-
-def make_learner(config: Config, shared: SharedState, env: Any, seed: int,
-                 rank: int | None = None) -> tuple[Any, LocalNetwork, Any]:
-    """A worker's method instance, its local network theta' and its optimizer over the shared theta
-    (worker `rank`'s statistics); the method's target network, where it has one, reads the shared theta-."""
-    shape, n_actions = env.observation_space.shape, int(env.action_space.n)
-    method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, seed)
-    if method.uses_target_network:
-        method.target_network = target_network(build_network(config, shape, n_actions), shared)
-    return method, LocalNetwork(build_network(config, shape, n_actions)), shared.make_optimizer(config.optimizer, rank)
 
 
 def compute_gradient(method: Any, local: LocalNetwork, rollout: Rollout, max_grad_norm: float | None) -> dict[str, float]:
@@ -189,75 +117,68 @@ class Actor:
 
 def run_actor_learner(rank: int, config: Config, shared: SharedState, records: Connection,
                       continued_random_states: dict[str, Any] | None = None) -> None:
-    """Entry point of worker `rank` (a module-level function, so every start method finds it).
+    """Actor-learner `rank`, the entry point of its process (a module-level function, so every start
+    method finds it): Algorithm S3's loop until the run stops.
 
     With `continued_random_states` (from a checkpoint, or from the worker this one replaces) its random
     streams go on from there instead of starting again from its seed.
     """
     prepare_torch()  # first, before torch does any work in this process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    try:
-        _actor_learner(rank, config, shared, records, continued_random_states)
-    except Exception:
-        records.send(WorkerFailed(rank, traceback.format_exc()))
-        raise SystemExit(1)
+    with failure_reported(rank, records):
+        if config.pin_workers:
+            pin_to_core(rank)
+        seed = worker_seed(config.seed, rank)
+        torch.manual_seed(seed)
+        env = make_env(config.game, config.atari, seed)
+        method, local, optimizer = make_learner(config, shared, env, seed, rank)
+        if continued_random_states is not None:
+            set_random_states(continued_random_states, method, env)
+        actor = Actor(env, seed if continued_random_states is None else None,  # None: reset without reseeding
+                      clip_rewards=config.game.kind == "atari" and config.atari.clip_rewards,
+                      reward_scale=config.game.reward_scale)
+        frames_per_agent_step = frames_per_step(config.game, config.atari)
+        act = lambda state: method.act(local.module, state)  # noqa: E731
+        if method.uses_target_network:
+            unit = 1 if config.algorithm.target_interval_unit == "frames" else frames_per_agent_step
+            target_interval = config.algorithm.target_interval * unit
 
+        records.send(WorkerReady(rank, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
+                                 sorted(os.sched_getaffinity(0)), continued_random_states is not None))
+        parent = os.getppid()
+        while not shared.start.wait(timeout=1.0):
+            if shared.stop.is_set() or os.getppid() != parent:
+                return
+        start_time = shared.start_time.value
 
-def _actor_learner(rank: int, config: Config, shared: SharedState, records: Connection,
-                   continued_random_states: dict[str, Any] | None) -> None:
-    if config.pin_workers:
-        pin_to_core(rank)
-    seed = worker_seed(config.seed, rank)
-    torch.manual_seed(seed)
-    env = make_env(config.game, config.atari, seed)
-    method, local, optimizer = make_learner(config, shared, env, seed, rank)
-    if continued_random_states is not None:
-        set_random_states(continued_random_states, method, env)
-    actor = Actor(env, seed if continued_random_states is None else None,  # None: reset without reseeding
-                  clip_rewards=config.game.kind == "atari" and config.atari.clip_rewards,
-                  reward_scale=config.game.reward_scale)
-    frames_per_agent_step = frames_per_step(config.game, config.atari)
-    act = lambda state: method.act(local.module, state)  # noqa: E731
-    if method.uses_target_network:
-        unit = 1 if config.algorithm.target_interval_unit == "frames" else frames_per_agent_step
-        target_interval = config.algorithm.target_interval * unit
+        sums = dict.fromkeys(method.stat_names, 0.0)
+        updates, last_sent = 0, time.monotonic()
+        while not shared.stop.is_set() and os.getppid() == parent:
+            local.sync_from_shared(shared)
+            rollout, finished = actor.rollout(act, config.t_max)
+            stats = compute_gradient(method, local, rollout, config.max_grad_norm)
+            frames = len(rollout) * frames_per_agent_step
+            T = shared.add_frames(frames)
+            optimizer.step(local.gradient, annealed_lr(config, T))
+            method.observe_frames(T)
+            if finished is not None:
+                method.end_episode()
+                method.start_episode()
+            if method.uses_target_network and (T - frames) // target_interval < T // target_interval:
+                shared.target_parameters.copy_(shared.parameters)  # Algorithm 1: theta- <- theta every I_target
+                records.send(TargetUpdated(rank, T))
 
-    records.send(WorkerReady(rank, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
-                             sorted(os.sched_getaffinity(0)), continued_random_states is not None))
-    parent = os.getppid()
-    while not shared.start.wait(timeout=1.0):
-        if shared.stop.is_set() or os.getppid() != parent:
-            return
-    start_time = shared.start_time.value
-
-    sums = dict.fromkeys(method.stat_names, 0.0)
-    updates, last_sent = 0, time.monotonic()
-    while not shared.stop.is_set() and os.getppid() == parent:
-        local.sync_from_shared(shared)
-        rollout, finished = actor.rollout(act, config.t_max)
-        stats = compute_gradient(method, local, rollout, config.max_grad_norm)
-        frames = len(rollout) * frames_per_agent_step
-        T = shared.add_frames(frames)
-        optimizer.step(local.gradient, annealed_lr(config, T))
-        method.observe_frames(T)
-        if finished is not None:
-            method.end_episode()
-            method.start_episode()
-        if method.uses_target_network and (T - frames) // target_interval < T // target_interval:
-            shared.target_parameters.copy_(shared.parameters)  # Algorithm 1: theta- <- theta every I_target
-            records.send(TargetUpdated(rank, T))
-
-        for name, value in stats.items():
-            sums[name] += value
-        updates += 1
-        now = time.monotonic()
-        if finished is not None:
-            records.send(Episode(rank, T, now - start_time, finished[0], finished[1]))
-        if T >= config.frames:
-            shared.stop.set()
-        if now - last_sent >= config.worker_stats_interval_seconds:
+            for name, value in stats.items():
+                sums[name] += value
+            updates += 1
+            now = time.monotonic()
+            if finished is not None:
+                records.send(Episode(rank, T, now - start_time, finished[0], finished[1]))
+            if T >= config.frames:
+                shared.stop.set()
+            if now - last_sent >= config.worker_stats_interval_seconds:
+                records.send(UpdateStats(rank, updates, sums, method.details(), random_states(method, env)))
+                sums = dict.fromkeys(method.stat_names, 0.0)
+                updates, last_sent = 0, now
+        if updates and os.getppid() == parent:
             records.send(UpdateStats(rank, updates, sums, method.details(), random_states(method, env)))
-            sums = dict.fromkeys(method.stat_names, 0.0)
-            updates, last_sent = 0, now
-    if updates and os.getppid() == parent:
-        records.send(UpdateStats(rank, updates, sums, method.details(), random_states(method, env)))

@@ -38,7 +38,7 @@ def test_the_universe_network_sees_a_42x42_frame_through_288_features():
 def test_policy_init_scale_gives_each_action_a_weight_row_of_that_norm(algorithm):
     import torch
 
-    from asyncbench.worker import build_network
+    from asyncbench.learner import build_network
 
     scaled = build_network(load_config([f"algorithm={algorithm}", "algorithm.policy_init_scale=0.01"]), (4,), 2)
     assert scaled.policy.weight.norm(dim=1).tolist() == pytest.approx([0.01, 0.01])
@@ -49,7 +49,7 @@ def test_policy_init_scale_gives_each_action_a_weight_row_of_that_norm(algorithm
 
 
 def test_the_learning_rate_is_annealed_linearly_to_zero_or_held_constant():
-    from asyncbench.worker import annealed_lr
+    from asyncbench.learner import annealed_lr
 
     linear = load_config(["lr=0.001", "frames=1000"])
     assert [annealed_lr(linear, T) for T in (0, 250, 1000, 2000)] == pytest.approx([1e-3, 7.5e-4, 0.0, 0.0])

@@ -10,7 +10,8 @@ import torch
 from asyncbench.config import ConfigError, load_config
 from asyncbench.envs import frames_per_step, make_env
 from asyncbench.models import build_body
-from asyncbench.worker import build_network, random_states, set_random_states
+from asyncbench.learner import build_network
+from asyncbench.worker import random_states, set_random_states
 from conftest import read_run, run_app
 
 # game: (channels, actions of the minimal set)

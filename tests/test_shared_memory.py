@@ -14,8 +14,8 @@ from torch import nn
 from torch.testing import assert_close
 
 from asyncbench.optimizers import CHUNK, OPTIMIZERS, AdamConfig, MomentumSGDConfig, RMSPropConfig
+from asyncbench.processes import Inbox
 from asyncbench.shared import Flag, LocalNetwork, SharedState
-from asyncbench.trainer import Inbox
 
 LR, ALPHA, EPS = 0.1, 0.9, 0.01
 UPDATES = 4

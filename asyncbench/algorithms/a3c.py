@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from asyncbench.algorithms.base import Method
-from asyncbench.config import AlgorithmConfig, above, at_least, checked
 from asyncbench.rollout import Rollout, forward_view_returns
+from asyncbench.schema import AlgorithmConfig, above, at_least, checked
 
 
 @dataclass

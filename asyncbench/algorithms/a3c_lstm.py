@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from asyncbench.algorithms.a3c import A3C, A3CConfig, initialise_policy_head
-from asyncbench.config import at_least, checked
 from asyncbench.rollout import Rollout
+from asyncbench.schema import at_least, checked
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each of shape (layers 1, episodes, cells)
 

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from asyncbench.algorithms.base import Method
-from asyncbench.config import AlgorithmConfig, Check, at_least, between, checked, one_of
 from asyncbench.rollout import Rollout
+from asyncbench.schema import AlgorithmConfig, Check, at_least, between, checked, one_of
 
 
 @dataclass
