@@ -50,6 +50,7 @@ def damaged(sweep, tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_every_run_of_a_real_sweep_loads_into_tidy_tables(sweep):
     results = load_results([sweep])
     infos = [json.loads(path.read_text()) for path in sorted(sweep.glob("*/run.json"))]
@@ -274,6 +275,7 @@ def test_score_curves_mark_the_reference_score_and_never_call_fewer_than_k_runs_
     assert sum("mean of best 3 of N" in title for title in titles) == 1 and "best final score of N = 3" in legend
 
 
+@pytest.mark.slow
 def test_the_report_command_writes_tables_figures_and_warnings(damaged, tmp_path):
     done = subprocess.run([sys.executable, "-m", "analysis", "report", str(damaged), "--out", str(tmp_path),
                            "--reference-score", "cartpole=50"], cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -40,6 +40,7 @@ def assert_complete(run_dir, threads):
     return info, episodes, progress
 
 
+@pytest.mark.slow
 def test_multirun_over_threads_writes_two_complete_runs(tmp_path):
     done = run_app("-m", "threads=1,2", "game=cartpole", "frames=20000", *QUICK,
                    f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=threads_${threads}")
@@ -50,6 +51,7 @@ def test_multirun_over_threads_writes_two_complete_runs(tmp_path):
         assert all(int(row["length"]) == float(row["return"]) for row in episodes)  # CartPole: +1 a step
 
 
+@pytest.mark.slow
 def test_short_pong_run_on_the_real_rom(tmp_path):
     # Two final evaluation episodes, not the default 10: 10 of Pong took 10 of the run's 18 s.
     done = run_app("game=pong", "threads=2", "frames=16000", "evaluation.episodes=2", *QUICK, f"hydra.run.dir={tmp_path}")
@@ -133,6 +135,7 @@ def alive(pid):
     return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
+@pytest.mark.slow
 def test_a_killed_worker_fails_the_run_with_its_exit_code(tmp_path, start_app):
     process, pids = start_app("threads=2")
     os.kill(pids[1], signal.SIGKILL)
@@ -146,6 +149,7 @@ def test_a_killed_worker_fails_the_run_with_its_exit_code(tmp_path, start_app):
     assert not any(alive(pid) for pid in pids)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_every_process_and_records_the_interruption(tmp_path, start_app):
     process, pids = start_app("threads=2")
     time.sleep(1.0)
@@ -159,6 +163,7 @@ def test_sigterm_stops_every_process_and_records_the_interruption(tmp_path, star
     assert not any(alive(pid) for pid in pids)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start_method", ["spawn", "forkserver", "fork"])
 def test_each_start_method_trains_and_anneals_the_learning_rate(tmp_path, start_method):
     done = run_app(f"start_method={start_method}", "frames=30000", "lr=0.002", *QUICK, f"hydra.run.dir={tmp_path}")
@@ -169,6 +174,7 @@ def test_each_start_method_trains_and_anneals_the_learning_rate(tmp_path, start_
         assert float(row["lr"]) == pytest.approx(0.002 * max(0.0, 1 - int(row["T"]) / 30000), rel=1e-4, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_the_wall_clock_budget_stops_a_run(tmp_path):
     done = run_app("frames=1000000000", "max_seconds=3", *QUICK, f"hydra.run.dir={tmp_path}")
     assert done.returncode == 0, done.stderr
@@ -178,6 +184,7 @@ def test_the_wall_clock_budget_stops_a_run(tmp_path):
     assert info["summary"]["frames"] < 1_000_000_000
 
 
+@pytest.mark.slow
 def test_training_stops_at_the_first_evaluation_that_reaches_the_stop_score(tmp_path):
     done = run_app("frames=1000000000", "max_seconds=120", "evaluation.interval_frames=4000", "evaluation.episodes=3",
                    "evaluation.stop_score=60", "evaluation.final=false", *QUICK, f"hydra.run.dir={tmp_path}")
@@ -193,6 +200,7 @@ def test_training_stops_at_the_first_evaluation_that_reaches_the_stop_score(tmp_
     assert info["status"] == "completed" and info["summary"]["wall_seconds"] < 120  # it, not the budget, ended the run
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_restarted_while_restarts_are_left(tmp_path, start_app):
     process, pids = start_app("threads=2", "worker_restarts=1", "progress_interval_seconds=0.5")
     killed_at = time.monotonic()

@@ -157,6 +157,7 @@ def test_table_1_is_reproduced_from_table_s3_with_video_pinball_random_zero(colu
     assert standard_mean < paper_mean - 50  # the standard formula falls short of the paper by 81 to 217 points
 
 
+@pytest.mark.slow
 def test_the_evaluator_writes_its_file_during_a_short_pong_run(tmp_path):
     done = run_app("game=pong", "threads=2", "frames=24000", "evaluation.interval_frames=8000",
                    "evaluation.episodes=2", "evaluation.policy=greedy", "evaluation.cpu_share=1.0",

@@ -35,6 +35,7 @@ def mount_tmpfs(tmp_path):
         subprocess.run(["umount", str(point)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_run_with_one_line_and_leaves_every_file_whole(mount_tmpfs):
     run_dir = mount_tmpfs("size=120k") / "run"  # fills within seconds: checkpoints every second hold the CSVs
     done = run_app("frames=1000000000", "max_seconds=60", "checkpoint_interval_seconds=1",

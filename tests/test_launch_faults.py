@@ -35,6 +35,7 @@ def where(tmp_path, place):
     return tmp_path / "out", ()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("place", ["inside", "outside"])
 def test_a_finished_run_is_skipped_and_never_trained_over(tmp_path, place):
     out, root = where(tmp_path, place)
@@ -60,6 +61,7 @@ def test_a_finished_run_is_skipped_and_never_trained_over(tmp_path, place):
     assert results(out / "run") == finished
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("place", ["inside", "outside"])
 def test_a_finished_sweep_is_skipped_and_never_trained_over(tmp_path, place):
     out, root = where(tmp_path, place)
@@ -83,6 +85,7 @@ def test_a_finished_sweep_is_skipped_and_never_trained_over(tmp_path, place):
     assert {seed: results(out / f"seed_{seed}") for seed in (0, 1)} == finished
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_outside_the_root_continues_from_its_checkpoint_in_place(tmp_path):
     run_dir = tmp_path / "run"
     run = ("game=cartpole", "threads=1", "evaluation.enabled=false", "frames=1000000000", "max_seconds=5",
@@ -157,6 +160,7 @@ def finished_job_then(tmp_path, *launcher):
     return run_app(*sweep, "seed=0,1", *launcher), finished
 
 
+@pytest.mark.slow
 def test_slurm_where_there_is_none_ends_the_sweep_with_one_line_and_keeps_the_finished_job(tmp_path):
     if not installed("hydra_plugins.hydra_submitit_launcher"):
         pytest.skip("hydra-submitit-launcher is not installed (pip install -e '.[launchers]')")
@@ -174,6 +178,7 @@ def test_slurm_where_there_is_none_ends_the_sweep_with_one_line_and_keeps_the_fi
     assert results(tmp_path / "seed_0") == finished and not (tmp_path / "seed_1").exists()
 
 
+@pytest.mark.slow
 def test_ray_failing_to_start_names_the_setting_and_keeps_the_finished_job(tmp_path):
     if not installed("hydra_plugins.hydra_ray_launcher"):
         pytest.skip("hydra-ray-launcher is not installed (pip install -e '.[launchers]')")

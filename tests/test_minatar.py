@@ -171,6 +171,7 @@ def test_a_bad_minatar_setting_fails_with_one_line(overrides, message):
     assert str(error.value) == message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["a3c", "a3c_lstm", "onestep_q", "onestep_sarsa", "nstep_q"])
 def test_every_method_trains_on_minatar_through_the_command_line(tmp_path, algorithm):
     done = run_app("game=minatar_breakout", f"algorithm={algorithm}", "threads=1", "frames=3000",

@@ -48,6 +48,7 @@ def snapshot(directory):
     return {path: (path.stat().st_size, path.stat().st_mtime_ns) for path in directory.rglob("*") if path.is_file()}
 
 
+@pytest.mark.slow
 def test_an_interrupted_sweep_resumes_skipping_what_completed_and_continuing_from_the_checkpoint(tmp_path):
     # Job 0 completes its 20,000 frames in seconds; job 1 would train for 8 s, but SIGTERM stops the
     # sweep 2 s into it. Run again, the same command skips job 0 and continues job 1 from its checkpoint.
@@ -88,6 +89,7 @@ def test_an_interrupted_sweep_resumes_skipping_what_completed_and_continuing_fro
     assert max(int(row["T"]) for row in progress) > checkpoint_T
 
 
+@pytest.mark.slow
 def test_a_failing_job_keeps_the_other_results_and_the_summary_says_why(tmp_path):
     # Job 0's worker is killed; job 1 still runs, and the sweep ends with a summary naming the failure.
     sweep = start_sweep("seed=0,1", "frames=100000000", "max_seconds=3", *QUICK, f"resume.root={tmp_path}",
@@ -147,6 +149,7 @@ def skip_unless_installed(plugin):
         pytest.skip(f"{plugin} is not installed (pip install -e '.[launchers]')")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher, plugin", LAUNCHERS)
 def test_each_launcher_config_runs_the_jobs_of_a_sweep_at_once(tmp_path, launcher, plugin):
     skip_unless_installed(plugin)
@@ -168,6 +171,7 @@ def test_each_launcher_config_runs_the_jobs_of_a_sweep_at_once(tmp_path, launche
     assert processes_named("raylet", "gcs_server") == ray_before  # a local Ray cluster stops with its sweep
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher, plugin", LAUNCHERS)
 def test_sigterm_on_a_parallel_sweep_stops_every_job_in_its_own_process(tmp_path, launcher, plugin):
     skip_unless_installed(plugin)
@@ -190,6 +194,7 @@ def test_sigterm_on_a_parallel_sweep_stops_every_job_in_its_own_process(tmp_path
     assert processes_named("raylet", "gcs_server") == ray_before
 
 
+@pytest.mark.slow
 def test_a_checkpoint_holds_each_workers_own_optimizer_statistics(tmp_path):
     # optimizer=rmsprop: each worker has its own g (Figure S5's comparison); both must survive a resume.
     sweep = ("optimizer=rmsprop", "threads=2", "frames=100000000", "max_seconds=4", *QUICK[1:],
@@ -251,6 +256,7 @@ def test_runs_made_before_a_setting_with_a_null_default_existed_are_the_same_run
     assert run_identity(scaled) != run_identity(before)
 
 
+@pytest.mark.slow
 def test_the_same_sweep_directory_again_keeps_what_completed_and_continues_in_place(tmp_path):
     """With a fixed hydra.sweep.dir the jobs' directories are the earlier runs' own: a completed run is
     left as it is (not rerun, not overwritten), an interrupted one continues from its checkpoint there."""
@@ -277,6 +283,7 @@ def test_the_same_sweep_directory_again_keeps_what_completed_and_continues_in_pl
     assert episodes_after.startswith(episodes_before.rsplit("\n", 2)[0]) and len(episodes_after) > len(episodes_before)
 
 
+@pytest.mark.slow
 def test_a_directory_holding_a_run_of_another_config_is_refused_and_left_as_it_was(tmp_path):
     """A fixed run or sweep directory used again after the config changed: the new job must not train
     over the run already there, neither as a single run nor as a job of a sweep."""
