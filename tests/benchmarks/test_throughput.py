@@ -100,20 +100,22 @@ def test_frames_per_second_against_this_hosts_limits(tmp_path, game, algorithm):
 # stays as it was. That the unmodified code passes is the benchmark above.
 
 
-def test_the_1_worker_gate_fails_a_worker_slowed_by_15_percent(tmp_path, monkeypatch):
+def test_the_1_worker_gate_fails_a_worker_slowed_by_30_percent(tmp_path, monkeypatch):
+    """A sleep of 30% of a rollout's time in sequence before every update. The gate's margin is set
+    by this host's noise: consecutive windows of the same work in one process differ by up to 25%."""
     config = run_config("pong", "a3c", 1)
     rollout_frames = config.t_max * frames_per_step(config.game, config.atari)
     rollout_seconds = rollout_frames / sequence_rates(config, 1, SEQUENCE_SECONDS)[0]
     compute_gradient = asyncbench.worker.compute_gradient
 
     def slowed(*args, **kwargs):
-        time.sleep(0.15 * rollout_seconds)
+        time.sleep(0.3 * rollout_seconds)
         return compute_gradient(*args, **kwargs)
 
     monkeypatch.setattr(asyncbench.worker, "compute_gradient", slowed)
     figures = measure_scaling("pong", "a3c", tmp_path, two_workers=False)
     failed = regressions(figures)
-    show(figures | {"benchmark": "a3c pong, 1 worker slowed 15% (the gate must fail)"})
+    show(figures | {"benchmark": "a3c pong, 1 worker slowed 30% (the gate must fail)"})
     assert any(failure.startswith(ONE_WORKER_RATIO) for failure in failed), figures
 
 
