@@ -9,6 +9,7 @@ and leaves every file whole.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -87,6 +88,11 @@ def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overri
                 raise
             if supervisor.finish("completed", None) != "completed":
                 raise RunFailed(run_log.info["error"])
+        # The supervisor and its processes' record callback refer to each other: collect them now, so
+        # that this run's shared memory is released when train returns, not at some later collection
+        # (a sweep's jobs under the basic launcher train one after another in one process).
+        del supervisor
+        gc.collect()
         vector_to_parameters(shared.parameters, network.parameters())
         save_torch_atomically(network.state_dict(), run_dir / "model.pt")
         return run_log.info["summary"]
