@@ -43,13 +43,15 @@ class Episode:
 
 @dataclass(frozen=True)
 class UpdateStats:
-    """Sums over `updates` updates, so the main process can average across workers, what the
-    worker's method drew for itself so far (`Method.details`), and the worker's random states (for
-    checkpoints, and for a replacement should the worker die)."""
+    """Sums over `updates` updates, so the main process can average across workers, how often each
+    policy lag occurred in them (`policy_lags[k]` updates had lag k), what the worker's method drew for
+    itself so far (`Method.details`), and the worker's random states (for checkpoints, and for a
+    replacement should the worker die)."""
 
     rank: int
     updates: int
     sums: dict[str, float]
+    policy_lags: list[int]
     details: dict[str, Any]
     random_states: dict[str, Any]
 

@@ -12,7 +12,8 @@ from typing import Any, BinaryIO, Callable
 
 EPISODE_COLUMNS = ("T", "wall_seconds", "worker", "return", "length")
 EVALUATION_COLUMNS = ("T", "wall_seconds", "episode", "score", "length", "final")
-PROGRESS_COLUMNS = ("T", "wall_seconds", "fps", "lr", "updates", "episodes", "return_mean_100")
+PROGRESS_COLUMNS = ("T", "wall_seconds", "fps", "lr", "updates", "episodes", "return_mean_100", "policy_lag_mean",
+                    "policy_lag_p95")
 
 
 class CsvLog:

@@ -162,7 +162,8 @@ class RunLog:
         }
         self.progress_csv.write(row)
         self.info["summary"].update(frames=frames, wall_seconds=round(now - self.start_time, 3),
-                                    episodes=totals.episodes, mean_return_last_100=row["return_mean_100"])
+                                    episodes=totals.episodes, mean_return_last_100=row["return_mean_100"],
+                                    policy_lag=totals.policy_lags.summary())
         self.write_info()
         self.last_row = (frames, now)
 
@@ -218,6 +219,7 @@ class RunLog:
             updates=totals.updates,
             episodes=totals.episodes,
             mean_return_last_100=totals.mean_recent_return(),
+            policy_lag=totals.policy_lags.summary(),
             **totals.evaluation_summary(),
         )
         self.info.update(status=status, error=error, ended_at=provenance.now_iso())

@@ -56,6 +56,9 @@ class SharedState:
             memory only so that the main process can checkpoint them: no worker reads another's row.
         frames: the global counter T (emulator frames, all workers); `add_frames` increments it under
             `frames_lock`, anyone reads `frames.value` without it.
+        updates: how many optimizer steps each worker has applied to theta, one slot a worker, written by
+            that worker alone (no lock): their sum is the number of updates theta holds, from which
+            `count_update` measures a worker's policy lag (asyncbench.policy_lag).
         start: set by the main process once every worker is ready; the clock starts then.
         start_time: time.monotonic() at `start`, for timestamps comparable across processes.
         stop: set when a budget is spent, a worker fails or the run is interrupted.
@@ -71,6 +74,7 @@ class SharedState:
     worker_statistics: torch.Tensor | None
     frames: Any
     frames_lock: Any
+    updates: Any
     start: Flag
     start_time: Any
     stop: Flag
@@ -79,7 +83,8 @@ class SharedState:
     @classmethod
     def create(cls, context: Any, network: nn.Module, optimizer: OptimizerConfig,
                target_network: bool = False, workers: int = 0) -> "SharedState":
-        """With `workers`, per-worker statistics get one shared row each (see `make_optimizer`)."""
+        """`workers` is the number of actor-learners: each gets a slot of `updates` and, where the
+        optimizer keeps per-worker statistics, a shared row of them (see `make_optimizer`)."""
         parameters = parameters_to_vector(network.parameters()).detach().clone().share_memory_()
         shared_statistics = optimizer.shared_statistics
         size = OPTIMIZERS[optimizer.name].statistics_size(parameters.numel())
@@ -90,6 +95,7 @@ class SharedState:
             worker_statistics=None if shared_statistics or not workers else torch.zeros(workers, size).share_memory_(),
             frames=context.RawValue("q", 0),  # an aligned 8-byte load: whole, without a lock
             frames_lock=context.Lock(),
+            updates=context.RawArray("q", max(workers, 1)),
             start=Flag(context),
             start_time=context.RawValue("d", 0.0),
             stop=Flag(context),
@@ -106,6 +112,17 @@ class SharedState:
         with self.frames_lock:
             self.frames.value += frames
             return self.frames.value
+
+    def updates_landed(self) -> int:
+        """How many optimizer steps, by all workers, theta holds so far."""
+        return sum(self.updates)
+
+    def count_update(self, rank: int, landed_at_copy: int) -> int:
+        """Count worker `rank`'s optimizer step, just applied; return its policy lag: the steps by other
+        workers that landed since its copy of theta held `landed_at_copy` (its own slot has not moved since)."""
+        lag = self.updates_landed() - landed_at_copy
+        self.updates[rank] += 1
+        return lag
 
     def make_optimizer(self, config: OptimizerConfig, rank: int | None = None) -> Any:
         """Worker `rank`'s optimizer over the shared parameters, with the shared statistics, or else
@@ -137,9 +154,12 @@ class LocalNetwork:
             tensor.data = parameter
             tensor.grad = gradient
 
-    def sync_from_shared(self, shared: SharedState) -> None:
-        """theta' <- theta."""
+    def sync_from_shared(self, shared: SharedState) -> int:
+        """theta' <- theta; return how many updates theta held, counted just before the copy (an update
+        landing during the copy then counts as lag: the copy may hold part of it)."""
+        landed = shared.updates_landed()
         self.parameters.copy_(shared.parameters)
+        return landed
 
     def zero_grad(self) -> None:
         self.gradient.zero_()

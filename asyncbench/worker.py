@@ -22,6 +22,7 @@ from asyncbench.envs import frames_per_step, make_env
 from asyncbench.learner import annealed_lr, make_learner
 from asyncbench.messages import Episode, TargetUpdated, UpdateStats, WorkerReady, failure_reported
 from asyncbench.optimizers import clip_gradient_norm
+from asyncbench.policy_lag import LagCounts
 from asyncbench.rollout import Rollout
 from asyncbench.shared import LocalNetwork, SharedState
 
@@ -151,15 +152,16 @@ def run_actor_learner(rank: int, config: Config, shared: SharedState, records: C
                 return
         start_time = shared.start_time.value
 
-        sums = dict.fromkeys(method.stat_names, 0.0)
+        sums, lags = dict.fromkeys(method.stat_names, 0.0), LagCounts()
         updates, last_sent = 0, time.monotonic()
         while not shared.stop.is_set() and os.getppid() == parent:
-            local.sync_from_shared(shared)
+            landed = local.sync_from_shared(shared)
             rollout, finished = actor.rollout(act, config.t_max)
             stats = compute_gradient(method, local, rollout, config.max_grad_norm)
             frames = len(rollout) * frames_per_agent_step
             T = shared.add_frames(frames)
             optimizer.step(local.gradient, annealed_lr(config, T))
+            lags.add(shared.count_update(rank, landed))
             method.observe_frames(T)
             if finished is not None:
                 method.end_episode()
@@ -177,8 +179,8 @@ def run_actor_learner(rank: int, config: Config, shared: SharedState, records: C
             if T >= config.frames:
                 shared.stop.set()
             if now - last_sent >= config.worker_stats_interval_seconds:
-                records.send(UpdateStats(rank, updates, sums, method.details(), random_states(method, env)))
-                sums = dict.fromkeys(method.stat_names, 0.0)
+                records.send(UpdateStats(rank, updates, sums, lags.counts, method.details(), random_states(method, env)))
+                sums, lags = dict.fromkeys(method.stat_names, 0.0), LagCounts()
                 updates, last_sent = 0, now
         if updates and os.getppid() == parent:
-            records.send(UpdateStats(rank, updates, sums, method.details(), random_states(method, env)))
+            records.send(UpdateStats(rank, updates, sums, lags.counts, method.details(), random_states(method, env)))

@@ -3,9 +3,8 @@ that the analysis reads them exactly as it reads a real run; for results whose n
 
 from pathlib import Path
 
+from analysis.tables import LAG_COLUMNS
 from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COLUMNS, CsvLog, write_json_atomically
-
-LAG_COLUMNS = ("policy_lag_mean", "policy_lag_p95")
 
 
 def write_run(run_dir: Path, *, algorithm: str, game: str, threads: int = 1, seed: int = 0, lr: float = 7e-4,
@@ -17,7 +16,7 @@ def write_run(run_dir: Path, *, algorithm: str, game: str, threads: int = 1, see
     Args:
         episodes: (T, wall_seconds, return) of each training episode, in order.
         final_scores: the scores of the final evaluation's episodes.
-        lag_rows: (policy_lag_mean, policy_lag_p95) of each progress row; none: progress.csv without them.
+        lag_rows: (policy_lag_mean, policy_lag_p95) of each progress row; none: those columns left empty.
         lag_summary: run.json's summary.policy_lag, if any.
     """
     run_dir.mkdir(parents=True)
@@ -29,7 +28,7 @@ def write_run(run_dir: Path, *, algorithm: str, game: str, threads: int = 1, see
     for episode, score in enumerate(final_scores):
         log.write({"T": frames, "wall_seconds": 100.0, "episode": episode, "score": score, "length": 10, "final": True})
     log.close()
-    log = CsvLog(run_dir / "progress.csv", PROGRESS_COLUMNS + (LAG_COLUMNS if lag_rows else ()))
+    log = CsvLog(run_dir / "progress.csv", PROGRESS_COLUMNS)
     for row, lag in enumerate(lag_rows or [(None, None)]):
         log.write({"T": (row + 1) * 1000, "wall_seconds": row + 1.0, "fps": 1000.0, "lr": lr, "updates": row * 10,
                    "episodes": row, "return_mean_100": 0.0, **dict(zip(LAG_COLUMNS, lag))})

@@ -127,7 +127,7 @@ def test_the_2_worker_gate_fails_workers_serialised_by_a_lock(tmp_path, monkeypa
 
     def locking(local, shared):
         lock.acquire()
-        sync_from_shared(local, shared)
+        return sync_from_shared(local, shared)
 
     def unlocking(method, frames):
         lock.release()  # before the loop looks at the stop flag: no worker ends holding it
