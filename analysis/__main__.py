@@ -1,5 +1,6 @@
 """`python -m analysis report RESULTS_DIR... [--out DIR]`: the report of every run under the results roots;
-`python -m analysis claims RESULTS_DIR... [--out DIR]`: the paper's claims, each with a verdict."""
+`python -m analysis claims RESULTS_DIR... [--out DIR] [--file NAME]`: the paper's claims, each with a verdict,
+and the figures behind them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.claims import write_claims
+from analysis.claims_report import write_claims
 from analysis.loading import NoRuns, load_results
 from analysis.report import write_report
 
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--reference-score", action="append", default=[], metavar="GAME=SCORE",
                              help="Table 2's reference score for a game (default: the runs' stop_return where they all "
                                   "share one, else analysis/data/reference_scores.csv)")
+        if name == "claims":
+            command.add_argument("--file", default="claims.md", metavar="NAME",
+                                 help="the report's file name in --out (default claims.md; e.g. README.md)")
     arguments = parser.parse_args(argv)
     logging.basicConfig(format="analysis: warning: %(message)s", level=logging.WARNING)
     try:
@@ -35,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         results = load_results(arguments.roots, progress=_progress_printer())
         out = arguments.out or arguments.roots[0] / arguments.command
         command = shlex.join(["python", "-m", "analysis", *(sys.argv[1:] if argv is None else argv)])
-        write = write_report if arguments.command == "report" else write_claims
-        path = write(results, out, command, given)
+        if arguments.command == "report":
+            path = write_report(results, out, command, given)
+        else:
+            path = write_claims(results, out, command, given, arguments.file)
     except (NoRuns, ValueError) as error:
         print(f"analysis: error: {error}", file=sys.stderr)
         return 2

@@ -8,11 +8,9 @@ condition (a game's runs at one thread count, one optimizer's runs) on its own.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +69,7 @@ class Claim:
     task: str = ""
     note: str = ""
     measured: bool = True
+    run_ids: tuple[str, ...] = field(default=(), repr=False)  # the runs the estimate is computed from
 
     @property
     def verdict(self) -> str:
@@ -101,7 +100,7 @@ def _table2(results: Results, times: pd.DataFrame) -> list[Claim]:
                 continue
             compared = runs[runs["threads"].isin([1, threads]) & runs["game"].isin(_games_with(runs, {1, threads}))]
             claims.append(_table2_claim(algorithm, threads, _over_games(pairs, [_ratio] * len(pairs)),
-                                        _reached(compared), _task(compared, label)))
+                                        _reached(compared), _task(compared, label), run_ids=tuple(compared["run"])))
     expected = [(algorithm, threads) for algorithm in paper.TABLE_2_METHODS for threads in TABLE_2_THREADS]
     missing = [_table2_claim(algorithm, threads, None, "0", "", "no 1-thread and n-thread runs of one condition on a game "
                              "with a reference score") for algorithm, threads in expected]
@@ -113,12 +112,12 @@ def _table2_title(algorithm: str, threads: int) -> str:
 
 
 def _table2_claim(algorithm: str, threads: int, estimate: tuple[float, float, float] | None, runs: str, task: str,
-                  note: str = "") -> Claim:
+                  note: str = "", run_ids: tuple[str, ...] = ()) -> Claim:
     printed = paper.table2_speedup(algorithm, threads)
     return _filled(Claim(_table2_title(algorithm, threads), "Table 2",
                          "speedup: mean time to the reference score with 1 thread / with n threads, mean over games", 1.0,
                          f"{printed:g}x (7 Atari games, 16 cores)" if printed else "", printed, runs=runs, task=task,
-                         note=note), estimate)
+                         note=note, run_ids=run_ids), estimate)
 
 
 def _against_threads(results: Results, times: pd.DataFrame, measure: str) -> list[Claim]:
@@ -145,7 +144,8 @@ def _against_threads(results: Results, times: pd.DataFrame, measure: str) -> lis
             slopes.append(_falling_slope(np.log2(counts)))
         compared = runs[runs["game"].isin([game for game, _ in per_game])]
         claims.append(_filled(Claim(f"{_method(label['algorithm'])} {verb} with more threads", source, quantity, 0.0,
-                                    runs=_reached(compared), task=_task(compared, label)), _over_games(cells, slopes)))
+                                    runs=_reached(compared), task=_task(compared, label), run_ids=tuple(compared["run"])),
+                              _over_games(cells, slopes)))
     return _in_order(claims, _unmeasured([f"{_method(method)} {verb} with more threads" for method in methods], source,
                                          quantity, 0.0, "no runs of one condition at two or more thread counts on a game "
                                                         "with a reference score"))
@@ -167,7 +167,8 @@ def _learning_rates(results: Results) -> list[Claim]:
         low, high = bootstrap_interval([good], _mean)
         claims.append(Claim(_robust_title(label["algorithm"]), "Figure 2/S11", quantity, ROBUST_SHARE, ours=float(good.mean()),
                             ci_low=low, ci_high=high, runs=str(len(scores)), task=_task(runs, label),
-                            note=f"{runs['lr'].nunique()} learning rates, {runs['lr'].min():.2g} to {runs['lr'].max():.2g}"))
+                            note=f"{runs['lr'].nunique()} learning rates, {runs['lr'].min():.2g} to {runs['lr'].max():.2g}",
+                            run_ids=tuple(runs["run"])))
     return _in_order(claims, _unmeasured([_robust_title(method) for method in paper.TABLE_2_METHODS], "Figure 2/S11",
                                          quantity, ROBUST_SHARE, "no method and game with runs at two or more learning rates"))
 
@@ -191,7 +192,8 @@ def _optimizers(results: Results) -> list[Claim]:
             samples = [by_optimizer["shared_rmsprop"], by_optimizer[other]]
             compared = runs[runs["optimizer"].isin(["shared_rmsprop", other])]
             claims.append(_filled(Claim(_optimizer_title(label["algorithm"], other), "Figure S5", quantity, 0.0,
-                                        runs=f"{len(samples[0])} + {len(samples[1])}", task=_task(compared, label)),
+                                        runs=f"{len(samples[0])} + {len(samples[1])}", task=_task(compared, label),
+                                        run_ids=tuple(compared["run"])),
                                   (float(_normalised_area_difference(*samples)), *bootstrap_interval(samples, _normalised_area_difference))))
     titles = [_optimizer_title(method, other) for method in S5_METHODS for other in S5_OTHERS]
     return _in_order(claims, _unmeasured(titles, "Figure S5", quantity, 0.0,
@@ -220,7 +222,8 @@ def _lstm(results: Results) -> list[Claim]:
                     f"{catalogue()[game].scores['a3c_ff_4days']:g}" if game in catalogue() else "")
         compared = runs[runs["algorithm"].isin(["a3c", "a3c_lstm"])]
         claims.append(_filled(Claim(title, "Table S3/Table 1", quantity, 0.0, printed + per_game,
-                                    runs=f"{len(samples[0])} + {len(samples[1])}", task=_task(compared, label)),
+                                    runs=f"{len(samples[0])} + {len(samples[1])}", task=_task(compared, label),
+                                    run_ids=tuple(compared["run"])),
                               (float(_difference(*samples)), *bootstrap_interval(samples, _difference))))
     return _in_order(claims, _unmeasured([title], "Table S3/Table 1", quantity, 0.0,
                                          "no runs of A3C LSTM and A3C FF in one condition and game", printed))
@@ -337,60 +340,3 @@ def _task(runs: pd.DataFrame, label: Mapping[str, object]) -> str:
 
 def _values(column: pd.Series) -> str:
     return ", ".join(f"{value:g}" for value in sorted(column.dropna().unique())) or "?"
-
-
-def write_claims(results: Results, out: Path, command: str, given: Mapping[str, float] | None = None) -> Path:
-    """Write claims.md and claims.csv into `out`; return claims.md's path."""
-    out.mkdir(parents=True, exist_ok=True)
-    references = tables.reference_scores(results, given)
-    claims = measure_claims(results, references)
-    table = pd.DataFrame([{**{key: value for key, value in asdict(claim).items() if key != "measured"},
-                           "verdict": claim.verdict} for claim in claims])
-    table.to_csv(out / "claims.csv", index=False)
-    counts = table["verdict"].value_counts()
-    shown = pd.DataFrame({
-        "claim": table["source"] + ": " + table["claim"], "paper": table["paper"],
-        "ours [95% CI]": [_interval(claim) for claim in claims], "runs": table["runs"], "task and budget": table["task"],
-        "verdict": table["verdict"], "note": table["note"]})
-    missing = sorted(set(results.runs["game"]) - set(references["game"]))
-    lag = tables.policy_lag(results)
-    lines = [f"# The paper's claims, re-measured: {len(results.runs)} runs", "",
-             f"Written by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. The same rows, with each "
-             "quantity's definition, are in `claims.csv`.", "",
-             "Verdicts: " + ", ".join(f"{counts.get(name, 0)} {name}" for name in (CONSISTENT, INCONSISTENT, INCONCLUSIVE,
-                                                                                    NOT_MEASURED)) + ".", "",
-             "## The rule", "",
-             f"Each claim is put as a quantity that lies above its no-effect value (a speedup above 1, a slope or a "
-             f"difference above 0, a share above {ROBUST_SHARE:g}). Ours is that quantity on these runs with its 95% "
-             f"percentile bootstrap interval ({BOOTSTRAP_RESAMPLES} resamples, each compared condition, such as one "
-             "game's runs at one thread count, resampled on its own). The verdict (`analysis.claims.verdict`):", "",
-             inspect.cleandoc(verdict.__doc__), "",
-             "A claim the paper supports with a number in ours' units (Table 2's speedups) is judged against that "
-             "number; the others against their no-effect value only. Times and frames to the reference score are "
-             "the means over the runs that reached it (`runs`: how many did); a run that never reached it does "
-             "not count.", "",
-             "## Claims", "", tables.to_markdown(shown),
-             "## Reference scores", "",
-             "The score each game's runs must reach for Table 2 and Figures 3 and 4: the mean training return of the "
-             "last `window` episodes, first reaching it.", "", tables.to_markdown(references)]
-    if missing:
-        lines += [f"Games without a reference score (left out of Table 2 and Figures 3 and 4): {', '.join(missing)}; "
-                  "give one with `--reference-score GAME=SCORE`.", ""]
-    lines += ["## Policy lag", ""]
-    lines += (["Not measured: no run records a policy lag (progress.csv's policy_lag_mean, policy_lag_p95 or "
-               "run.json's summary.policy_lag).", ""] if lag is None else
-              ["Shared-parameter updates by other workers between a worker's copy of the parameters and its own "
-               "update: per run, the summary's mean and 95th percentile (else the mean over progress rows), then "
-               "averaged over runs.", "", tables.to_markdown(lag)])
-    lines.append("")
-    path = out / "claims.md"
-    path.write_text("\n".join(lines))
-    return path
-
-
-def _interval(claim: Claim) -> str:
-    if math.isnan(claim.ours):
-        return ""
-    if math.isnan(claim.ci_low):
-        return f"{claim.ours:.3g} [no interval]"
-    return f"{claim.ours:.3g} [{claim.ci_low:.3g}, {claim.ci_high:.3g}]"

@@ -210,6 +210,23 @@ def _policy_lag(results: Results) -> plt.Figure:
     return figure
 
 
+def _lstm_against_feed_forward(results: Results) -> plt.Figure:
+    """Final scores of A3C FF and A3C LSTM per game: one point per run, the mean with its 95% interval."""
+    runs = results.runs[results.runs["algorithm"].isin(["a3c", "a3c_lstm"])]
+    plot = sns.catplot(data=runs, x="algorithm", y="final_score", col="game", kind="point", order=["a3c", "a3c_lstm"],
+                       errorbar=("ci", 95), n_boot=200, seed=0, height=3, aspect=0.8, sharey=False, color="black")
+    for (game, axis) in plot.axes_dict.items():
+        sns.stripplot(data=runs[runs["game"] == game], x="algorithm", y="final_score", order=["a3c", "a3c_lstm"],
+                      alpha=0.5, ax=axis)
+    plot.set_axis_labels("", "final score")
+    return plot.figure
+
+
+def _lstm_left_out(results: Results) -> str | None:
+    games = results.runs.groupby("game")["algorithm"].agg(lambda methods: {"a3c", "a3c_lstm"} <= set(methods))
+    return None if games.any() else "no game was run with both A3C FF and A3C LSTM"
+
+
 def _needs(column: str, what: str) -> Callable[[Results], str | None]:
     """The reason a figure comparing values of `column` is left out when no method and game has two of them."""
     def left_out(results: Results) -> str | None:
@@ -267,6 +284,9 @@ FIGURES = {
                       "Dashed: ideal linear scaling from the fewest threads; dotted: the paper's Table 2 speedups "
                       "(time to a score, not frames/s) applied to this machine's 1-thread rate.",
                       lambda results, references: _scaling(results), _needs("threads", "thread count")),
+    "lstm": Figure("Table S3 and Table 1: A3C LSTM against A3C FF",
+                   "Final score of each run (points) and the mean with its 95% bootstrap interval (black), per game, "
+                   "at the same frames.", lambda results, references: _lstm_against_feed_forward(results), _lstm_left_out),
     "policy_lag": Figure("Policy lag against threads (no figure in the paper)",
                          "Mean (circles, solid) and 95th percentile (triangles, dotted) of the updates by other workers between a "
                          "worker's copy of the parameters and its own update, averaged over runs.",

@@ -58,6 +58,9 @@ def root(tmp_path_factory):
         for seed, score in enumerate(scores):
             write_run(root / "lstm" / f"{algorithm}_{seed}", algorithm=algorithm, game="minatar_freeway", seed=seed,
                       final_scores=[score, score])
+    (root / "lr" / "multirun.yaml").write_text(  # what Hydra writes of a sweep's command line, in part
+        "hydra:\n  overrides:\n    hydra:\n    - hydra.mode=MULTIRUN\n    - hydra.sweep.dir=results/claims/lr\n"
+        "    task:\n    - experiment=claims_lr\n")
     return root
 
 
@@ -182,3 +185,12 @@ def test_the_claims_command_writes_every_verdict_and_the_rule(root, tmp_path):
     assert "Games without a reference score" in text and "minatar_seaquest" in text
     for row in rows:
         assert f"| {row['verdict']} |" in text
+    # each source's figure, drawn from the runs behind its claims, under its heading
+    for source, name in [("Table 2", "table2"), ("Figure 3/S9", "figure3"), ("Figure 2/S11", "figure2"),
+                         ("Figure S5", "figure_s5"), ("Table S3/Table 1", "lstm")]:
+        assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 0
+        assert f"### {source}\n\n![" in text
+    assert "![Policy lag against threads](figures/policy_lag.png)" in text
+    # 55 runs of 100 s, 11 of them with 2 threads on 2 cores
+    assert "All 55 runs: 1.53 wall-clock hours, one run at a time; 1.83 core-hours." in text
+    assert "| 16 | 0.44 | 0.44 | synthetic x 2 | `python -m asyncbench -m experiment=claims_lr hydra.sweep.dir=results/claims/lr` |" in text
