@@ -79,7 +79,8 @@ def lag_run(tmp_path, threads, name):
 def test_one_worker_has_no_lag_and_two_workers_count_every_update(tmp_path):
     summary, rows = lag_run(tmp_path, 1, "one")
     assert summary["policy_lag"]["counts"] == [summary["updates"]]
-    assert {(row["policy_lag_mean"], row["policy_lag_p95"]) for row in rows} == {("0", "0")}
+    # a row with no update since the row before (a busy host's last row) has no lag to show: empty
+    assert {(row["policy_lag_mean"], row["policy_lag_p95"]) for row in rows if row["policy_lag_mean"]} == {("0", "0")}
 
     summary, rows = lag_run(tmp_path, 2, "two")
     lag = summary["policy_lag"]
