@@ -9,6 +9,7 @@ which keeps a thousand runs interactive.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import io
 import json
 import logging
@@ -191,6 +192,16 @@ def _read_run_json(run_dir: Path) -> dict[str, Any]:
     return info
 
 
+def _read_run_file(run_dir: Path, file_name: str) -> str:
+    """A run's file as text: `file_name`, or `file_name`.gz where an archive of runs keeps it compressed
+    (results/claims keeps episodes.csv so, to keep the repository small)."""
+    compressed = run_dir / f"{file_name}.gz"
+    if not (run_dir / file_name).exists() and compressed.exists():
+        with gzip.open(compressed, "rt") as file:
+            return file.read()
+    return (run_dir / file_name).read_text()
+
+
 def _read_csv_files(run_dirs: list[Path], indices: list[int], file_name: str,
                     required: tuple[str, ...]) -> tuple[pd.DataFrame, dict[int, str]]:
     """One table of file_name's rows of every run in `indices`, with a `run_index` column; and the runs whose file is bad.
@@ -202,8 +213,8 @@ def _read_csv_files(run_dirs: list[Path], indices: list[int], file_name: str,
     by_header: dict[str, list[tuple[int, str]]] = {}
     for index in indices:
         try:
-            text = (run_dirs[index] / file_name).read_text()
-        except (OSError, UnicodeDecodeError) as error:
+            text = _read_run_file(run_dirs[index], file_name)
+        except (OSError, EOFError, UnicodeDecodeError) as error:
             bad[index] = f"{file_name} cannot be read ({error.__class__.__name__}: {error})"
             continue
         header, _, body = text.partition("\n")

@@ -1,6 +1,7 @@
 """The analysis package on real runs written by the real trainer: loading, tables, figures, the report."""
 
 import csv
+import gzip
 import json
 import logging
 import shutil
@@ -68,6 +69,17 @@ def test_every_run_of_a_real_sweep_loads_into_tidy_tables(sweep):
     assert loaded == pytest.approx(final)
     assert set(results.versions["package"]) >= {"torch", "asyncbench"}
     assert all(info["choices"]["algorithm"] == "a3c" and info["choices"]["lr_sampling"] is None for info in infos)
+
+
+def test_a_run_whose_episodes_are_kept_compressed_loads_the_same(sweep, tmp_path):
+    shutil.copytree(sweep, tmp_path / "sweep")
+    for path in (tmp_path / "sweep").glob("*/episodes.csv"):
+        with gzip.open(path.with_name("episodes.csv.gz"), "wt") as file:
+            file.write(path.read_text())
+        path.unlink()
+    compressed, plain = load_results([tmp_path / "sweep"]), load_results([sweep])
+    assert not compressed.skipped and len(compressed.episodes) > 0
+    pd.testing.assert_frame_equal(compressed.episodes.drop(columns="run"), plain.episodes.drop(columns="run"))
 
 
 def _copy_with_lr(source: Path, target: Path, lr: float, drawn: bool) -> None:
