@@ -142,13 +142,9 @@ class Processes:
                 self._restart(rank, death)
 
     def _check_helpers(self) -> None:
-        dead = self._dead_helper()
-        if dead is not None:
-            raise RunFailed(f"{dead}; see {self.run_log.run_dir / 'run.json'}")
-
-    def _dead_helper(self) -> str | None:
         dead = dead_helper(self.config.start_method)
-        return None if dead is None else "the {} (pid {}) exited with code {}".format(*dead)
+        if dead is not None:
+            raise RunFailed(f"{_helper_death(*dead)}; see {self.run_log.run_dir / 'run.json'}")
 
     def _restart(self, rank: int, death: str) -> None:
         """Start actor-learner `rank` again; its death goes to run.json (`workers[rank].restarts`)."""
@@ -170,7 +166,7 @@ class Processes:
         """Stop the actor-learners within `shutdown_grace_seconds`, then the evaluator: within
         `evaluation.final_timeout_seconds` to evaluate the final weights if the run `completed` and
         `evaluation.final`, at once otherwise. Return the failures: of those that exited on their own,
-        or of a helper process, which leaves their exit codes unknown (null in run.json)."""
+        or of a helper process (a dead forkserver leaves their exit codes unknown: null in run.json)."""
         workers = {rank: process for rank, process in self.started.items() if rank != EVALUATOR_RANK}
         failures = self._stop(workers, self.config.shutdown_grace_seconds)
         self.shared.workers_done.set()
@@ -179,12 +175,13 @@ class Processes:
             grace = self.config.evaluation.final_timeout_seconds if final else 0.0
             failures += self._stop({EVALUATOR_RANK: self.started[EVALUATOR_RANK]}, grace)
         self.inbox.close()
-        dead = self._dead_helper()
-        if dead is not None:
+        dead = dead_helper(self.config.start_method)
+        if dead is None:
+            return failures
+        if dead[0] == "forkserver":
             for rank in self.started:
                 self.run_log.worker_info[rank]["exit_code"] = None
-            return [dead]
-        return failures
+        return [_helper_death(*dead)]
 
     def _stop(self, processes: dict[int, Any], grace: float) -> list[str]:
         """Give `processes` (by rank) `grace` seconds to exit, then end them; return their failures."""
@@ -225,3 +222,7 @@ class Processes:
                 time.sleep(0.02)
             if not self._running(rank):
                 return
+
+
+def _helper_death(name: str, pid: int, exit_code: int) -> str:
+    return f"the {name} (pid {pid}) exited with code {exit_code}"

@@ -238,6 +238,8 @@ class RecordKeeper:
                 self._evaluation_episode(record)
             case WorkerFailed():
                 self.run_log.worker_failed(record)
+            case _:
+                raise TypeError(f"not a record: {record!r}")
 
     def _episode(self, record: Episode) -> None:
         self.run_log.episode(record)
