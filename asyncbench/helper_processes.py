@@ -31,8 +31,8 @@ def follow_main_process() -> int:
 
 
 def dead_helper(start_method: str) -> tuple[str, int, int] | None:
-    """(name, pid, exit code) of a helper process that has died, the exit code minus the signal that
-    killed it; None while they run (the forkserver counts under start_method=forkserver only).
+    """(name, pid, exit code) of a helper process that has died (the exit code is minus the signal's
+    number where a signal killed it); None while they run (the forkserver counts under start_method=forkserver only).
 
     A dead resource tracker is replaced by /dev/null: what this process would tell it (the semaphores
     it frees) is lost, as it would be anyway, without a new tracker's warning and tracebacks."""

@@ -135,7 +135,8 @@ def _raise_interrupted(signum: int, frame: Any) -> None:
 
 
 class Supervisor:
-    """Starts and watches the processes, ends training by the stop rules, and stops the processes."""
+    """Watches the processes, ends training at its budgets, writes progress, status lines and
+    checkpoints on their intervals, and stops the processes."""
 
     def __init__(self, config: Config, shared: SharedState, context: Any, run_log: RunLog):
         self.config = config
