@@ -25,6 +25,7 @@ from torch.nn.utils import vector_to_parameters
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
 from asyncbench.envs import make_env
+from asyncbench.helper_processes import follow_main_process
 from asyncbench.learner import build_network
 from asyncbench.messages import EVALUATOR_RANK, EvaluationEpisode, WorkerReady, failure_reported
 from asyncbench.shared import SharedState
@@ -38,7 +39,8 @@ SWITCHING_ALLOWANCE = 0.25
 
 
 class Stopped(Exception):
-    """Training stopped during a periodic evaluation: its unfinished episode is dropped."""
+    """Training stopped during a periodic evaluation, or the main process died during any: its
+    unfinished episode is dropped."""
 
 
 class Throttle:
@@ -65,10 +67,11 @@ class Throttle:
 
 def run_evaluator(config: Config, shared: SharedState, records: Connection) -> None:
     """Entry point of the evaluator process."""
+    parent = follow_main_process()  # first: the main process may die while this one sets up
     prepare_torch()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with failure_reported(EVALUATOR_RANK, records):
-        _evaluate(config, shared, records)
+        _evaluate(config, shared, records, parent)
 
 
 class Player:
@@ -131,7 +134,7 @@ class Player:
             pace()
 
 
-def _evaluate(config: Config, shared: SharedState, records: Connection) -> None:
+def _evaluate(config: Config, shared: SharedState, records: Connection, parent: int) -> None:
     evaluation = config.evaluation
     player = Player(config)
     records.send(WorkerReady(EVALUATOR_RANK, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
@@ -150,11 +153,14 @@ def _evaluate(config: Config, shared: SharedState, records: Connection) -> None:
     throttle = Throttle(evaluation.cpu_share * (1 - SWITCHING_ALLOWANCE))
 
     def pace_while_training() -> None:
-        if shared.stop.is_set():
+        if shared.stop.is_set() or os.getppid() != parent:
             raise Stopped()
         throttle.wait()
 
-    parent = os.getppid()
+    def pace_at_full_speed() -> None:
+        if os.getppid() != parent:
+            raise Stopped()
+
     while not shared.start.wait(timeout=1.0):
         if shared.stop.is_set() or os.getppid() != parent:
             return
@@ -173,4 +179,7 @@ def _evaluate(config: Config, shared: SharedState, records: Connection) -> None:
         while not shared.workers_done.wait(timeout=1.0):
             if os.getppid() != parent:
                 return
-        evaluate(final=True, pace=lambda: None)
+        try:
+            evaluate(final=True, pace=pace_at_full_speed)
+        except Stopped:
+            return

@@ -82,9 +82,15 @@ class WorkerFailed:
 
 @contextmanager
 def failure_reported(rank: int, records: Connection) -> Iterator[None]:
-    """Run the body; should it raise, send its traceback as `WorkerFailed` and exit with code 1."""
+    """Run the body; should it raise, send its traceback as `WorkerFailed` and exit with code 1.
+
+    Where the main process no longer reads the pipe (it has ended the run, or died), the traceback
+    goes nowhere: the main process says in one line why the run ended."""
     try:
         yield
     except Exception:
-        records.send(WorkerFailed(rank, traceback.format_exc()))
+        try:
+            records.send(WorkerFailed(rank, traceback.format_exc()))
+        except BrokenPipeError:
+            pass
         raise SystemExit(1)

@@ -1,8 +1,10 @@
 """The processes of a run: its actor-learners and its evaluator, started, watched, restarted, stopped.
 
 The main process notices a dead worker within a fraction of a second and either starts it again
-(`worker_restarts`) or fails the run; it never waits on anything without a timeout. Each process
-sends its records (`asyncbench.messages`) on a pipe of its own, which the `Inbox` reads.
+(`worker_restarts`) or fails the run; a dead helper process (`asyncbench.helper_processes`: the
+forkserver, the resource tracker) fails the run too. It never waits on anything without a timeout,
+and it has ended every process it started before `stop` returns. Each process sends its records
+(`asyncbench.messages`) on a pipe of its own, which the `Inbox` reads.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable
 
+import psutil
+
 from asyncbench import provenance
 from asyncbench.config import Config
 from asyncbench.evaluator import run_evaluator
+from asyncbench.helper_processes import dead_helper
 from asyncbench.messages import EVALUATOR_RANK, process_name
 from asyncbench.run_log import RunLog
 from asyncbench.shared import SharedState
@@ -90,6 +95,9 @@ class Processes:
         self.inbox = Inbox(context)
         self.ranks = [*range(config.threads), *([EVALUATOR_RANK] if config.evaluation.enabled else [])]
         self.started: dict[int, Any] = {}  # by rank
+        # The same processes by pid, to watch and signal: a dead forkserver makes those it forked look
+        # exited to `started` (exit code 255) while they still run.
+        self.pids: dict[int, psutil.Process | None] = {}
         self.restarts_left = config.worker_restarts
 
     def start(self, rank: int) -> None:
@@ -105,6 +113,10 @@ class Processes:
         process.start()
         records.close()
         self.started[rank] = process
+        try:
+            self.pids[rank] = psutil.Process(process.pid)
+        except psutil.NoSuchProcess:  # it has exited already
+            self.pids[rank] = None
         self.run_log.worker_info[rank].update(pid=process.pid, exit_code=None)
 
     def receive(self, timeout: float) -> None:
@@ -114,10 +126,12 @@ class Processes:
 
     def check(self) -> None:
         """Restart an actor-learner that has exited before the run was told to stop, while restarts are
-        left (`worker_restarts`); otherwise, or for the evaluator, raise RunFailed."""
+        left (`worker_restarts`); otherwise, for the evaluator, or for a helper process, raise RunFailed."""
+        self._check_helpers()
         for rank, process in list(self.started.items()):
             if process.exitcode is not None and not self.shared.stop.is_set():
                 self.receive(timeout=0.2)  # its last words, if it managed to send them
+                self._check_helpers()  # a dead forkserver shows first as its processes exiting with code 255
                 info = self.run_log.worker_info[rank]
                 info["exit_code"] = process.exitcode
                 error = info.pop("error", "").strip().splitlines()
@@ -126,6 +140,11 @@ class Processes:
                 if rank == EVALUATOR_RANK or self.restarts_left == 0:
                     raise RunFailed(f"{death}; see {self.run_log.run_dir / 'run.json'}")
                 self._restart(rank, death)
+
+    def _check_helpers(self) -> None:
+        dead = dead_helper(self.config.start_method)
+        if dead is not None:
+            raise RunFailed(f"{_helper_death(*dead)}; see {self.run_log.run_dir / 'run.json'}")
 
     def _restart(self, rank: int, death: str) -> None:
         """Start actor-learner `rank` again; its death goes to run.json (`workers[rank].restarts`)."""
@@ -146,7 +165,8 @@ class Processes:
     def stop(self, completed: bool) -> list[str]:
         """Stop the actor-learners within `shutdown_grace_seconds`, then the evaluator: within
         `evaluation.final_timeout_seconds` to evaluate the final weights if the run `completed` and
-        `evaluation.final`, at once otherwise. Return the failures of those that exited on their own."""
+        `evaluation.final`, at once otherwise. Return the failures: of those that exited on their own,
+        or of a helper process (a dead forkserver leaves their exit codes unknown: null in run.json)."""
         workers = {rank: process for rank, process in self.started.items() if rank != EVALUATOR_RANK}
         failures = self._stop(workers, self.config.shutdown_grace_seconds)
         self.shared.workers_done.set()
@@ -155,28 +175,54 @@ class Processes:
             grace = self.config.evaluation.final_timeout_seconds if final else 0.0
             failures += self._stop({EVALUATOR_RANK: self.started[EVALUATOR_RANK]}, grace)
         self.inbox.close()
-        return failures
+        dead = dead_helper(self.config.start_method)
+        if dead is None:
+            return failures
+        if dead[0] == "forkserver":
+            for rank in self.started:
+                self.run_log.worker_info[rank]["exit_code"] = None
+        return [_helper_death(*dead)]
 
     def _stop(self, processes: dict[int, Any], grace: float) -> list[str]:
-        """Give `processes` (by rank) `grace` seconds to exit, then terminate them; return their failures."""
+        """Give `processes` (by rank) `grace` seconds to exit, then end them; return their failures."""
         deadline = time.monotonic() + grace
-        while any(process.is_alive() for process in processes.values()) and time.monotonic() < deadline:
+        while any(self._running(rank) for rank in processes) and time.monotonic() < deadline:
             self.receive(timeout=0.05)
-        terminated = set()
-        for rank, process in processes.items():
-            if process.is_alive():
-                if grace > 0:
-                    log.warning("%s did not stop within %.0f s; terminating it", process_name(rank), grace)
-                process.terminate()
-                process.join(timeout=2.0)
-                if process.is_alive():
-                    process.kill()
-                    process.join(timeout=2.0)
-                terminated.add(rank)
+        ended = [rank for rank in processes if self._running(rank)]
+        for rank in ended:
+            if grace > 0:
+                log.warning("%s did not stop within %.0f s; terminating it", process_name(rank), grace)
+            self._end(rank)
         self.receive(timeout=0.0)
         failures = []
         for rank, process in processes.items():
+            process.join(timeout=1.0)  # for its exit code, which the forkserver sends once it has reaped it
             self.run_log.worker_info[rank]["exit_code"] = process.exitcode
-            if process.exitcode not in (0, None) and rank not in terminated:
+            if process.exitcode not in (0, None) and rank not in ended:
                 failures.append(f"{process_name(rank)} (pid {process.pid}) exited with code {process.exitcode}")
         return failures
+
+    def _running(self, rank: int) -> bool:
+        process = self.pids[rank]
+        try:
+            return process is not None and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def _end(self, rank: int) -> None:
+        """SIGTERM, then SIGKILL if it still runs 2 s later; by its pid, which reaches it whether or not
+        the forkserver that started it lives."""
+        for send in (self.pids[rank].terminate, self.pids[rank].kill):
+            try:
+                send()
+            except psutil.NoSuchProcess:
+                return
+            deadline = time.monotonic() + 2.0
+            while self._running(rank) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not self._running(rank):
+                return
+
+
+def _helper_death(name: str, pid: int, exit_code: int) -> str:
+    return f"the {name} (pid {pid}) exited with code {exit_code}"

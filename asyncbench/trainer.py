@@ -9,7 +9,6 @@ and leaves every file whole.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -88,11 +87,6 @@ def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overri
                 raise
             if supervisor.finish("completed", None) != "completed":
                 raise RunFailed(run_log.info["error"])
-        # The supervisor and its processes' record callback refer to each other: collect them now, so
-        # that this run's shared memory is released when train returns, not at some later collection
-        # (a sweep's jobs under the basic launcher train one after another in one process).
-        del supervisor
-        gc.collect()
         vector_to_parameters(shared.parameters, network.parameters())
         save_torch_atomically(network.state_dict(), run_dir / "model.pt")
         return run_log.info["summary"]
@@ -141,31 +135,21 @@ def _raise_interrupted(signum: int, frame: Any) -> None:
 
 
 class Supervisor:
-    """Turns the records into the run's log, ends training by the stop rules, and stops the processes."""
+    """Watches the processes, ends training at its budgets, writes progress, status lines and
+    checkpoints on their intervals, and stops the processes."""
 
     def __init__(self, config: Config, shared: SharedState, context: Any, run_log: RunLog):
         self.config = config
         self.shared = shared
         self.run_log = run_log
-        self.processes = Processes(config, shared, context, run_log, on_record=self.handle)
-        self.ready: set[int] = set()  # the ranks that have said WorkerReady
+        self.records = RecordKeeper(config, shared, run_log)
+        self.processes = Processes(config, shared, context, run_log, on_record=self.records.handle)
         self.stopped: tuple[float, int] | None = None  # (time, T) when training stopped
-        self.handlers = {
-            WorkerReady: self._worker_ready,
-            Episode: self._episode,
-            UpdateStats: run_log.update_stats,
-            TargetUpdated: run_log.target_updated,
-            EvaluationEpisode: self._evaluation_episode,
-            WorkerFailed: run_log.worker_failed,
-        }
-
-    def handle(self, record: Any) -> None:
-        self.handlers[type(record)](record)
 
     def wait_until_ready(self) -> None:
         """Wait until every process has set up (the evaluator too: its games take seconds of CPU), then
         start training."""
-        while len(self.ready) < len(self.processes.ranks):
+        while len(self.records.ready) < len(self.processes.ranks):
             self.processes.receive(timeout=0.1)
             self.processes.check()
         started = time.monotonic()
@@ -200,36 +184,6 @@ class Supervisor:
                 next_checkpoint += config.checkpoint_interval_seconds
         self.stopped = (time.monotonic(), self.shared.frames.value)
 
-    # ---- records -----------------------------------------------------------------------------
-    def _worker_ready(self, record: WorkerReady) -> None:
-        self.ready.add(record.rank)
-        self.run_log.worker_ready(record)
-
-    def _episode(self, record: Episode) -> None:
-        self.run_log.episode(record)
-        window, target = self.config.stop_return_episodes, self.config.stop_return
-        mean_return = returns_reached(self.run_log.totals.recent_returns, window, target)
-        if mean_return is not None:
-            self._stop_early("stop_return_reached", record.frames, record.wall_seconds, mean_return=round(mean_return, 3),
-                             why=f"the last {window} episodes averaged {mean_return:.1f} >= stop_return {target:g} "
-                                 f"at T {record.frames:,}")
-
-    def _evaluation_episode(self, record: EvaluationEpisode) -> None:
-        scores = self.run_log.evaluation_episode(record)
-        target = self.config.evaluation.stop_score
-        mean_score = None if record.final else score_reached(scores, self.config.evaluation.episodes, target)
-        if mean_score is not None:
-            # When it was known: the snapshot's T, and the wall-clock time its evaluation's last episode ended.
-            self._stop_early("stop_score_reached", record.frames, record.wall_seconds, mean_score=mean_score,
-                             why=f"evaluation at T {record.frames:,} scored {mean_score:.1f} >= evaluation.stop_score {target:g}")
-
-    def _stop_early(self, reason: str, frames: int, wall_seconds: float, why: str, **measured: float) -> None:
-        """End training before its budgets, the first time `reason` holds; the summary says why and when."""
-        if self.run_log.record_early_stop(reason, frames, wall_seconds, **measured):
-            log.info("%s: stopping", why)
-            self.shared.stop.set()
-
-    # ---- the end -----------------------------------------------------------------------------
     def finish_uninterrupted(self, status: str, error: str | None) -> None:
         """`finish` a run that stops early, ignoring Ctrl-C and SIGTERM meanwhile: a second signal
         (a launcher and a user both stopping the job) would otherwise leave its files half-finished.
@@ -256,3 +210,58 @@ class Supervisor:
             status, error = "failed", "; ".join(failures)
         self.run_log.finish(self.shared, status, error, stopped)
         return status
+
+
+class RecordKeeper:
+    """Turns the records of the processes into the run's log, and ends training early when the recent
+    returns or an evaluation reach their targets."""
+
+    def __init__(self, config: Config, shared: SharedState, run_log: RunLog):
+        self.config = config
+        self.shared = shared
+        self.run_log = run_log
+        self.ready: set[int] = set()  # the ranks that have said WorkerReady
+
+    def handle(self, record: Any) -> None:
+        # A match, not a dict of bound methods, which would refer back to this object: a reference cycle
+        # that holds the run's shared memory until the garbage collector runs.
+        match record:
+            case WorkerReady():
+                self.ready.add(record.rank)
+                self.run_log.worker_ready(record)
+            case Episode():
+                self._episode(record)
+            case UpdateStats():
+                self.run_log.update_stats(record)
+            case TargetUpdated():
+                self.run_log.target_updated(record)
+            case EvaluationEpisode():
+                self._evaluation_episode(record)
+            case WorkerFailed():
+                self.run_log.worker_failed(record)
+            case _:
+                raise TypeError(f"not a record: {record!r}")
+
+    def _episode(self, record: Episode) -> None:
+        self.run_log.episode(record)
+        window, target = self.config.stop_return_episodes, self.config.stop_return
+        mean_return = returns_reached(self.run_log.totals.recent_returns, window, target)
+        if mean_return is not None:
+            self._stop_early("stop_return_reached", record.frames, record.wall_seconds, mean_return=round(mean_return, 3),
+                             why=f"the last {window} episodes averaged {mean_return:.1f} >= stop_return {target:g} "
+                                 f"at T {record.frames:,}")
+
+    def _evaluation_episode(self, record: EvaluationEpisode) -> None:
+        scores = self.run_log.evaluation_episode(record)
+        target = self.config.evaluation.stop_score
+        mean_score = None if record.final else score_reached(scores, self.config.evaluation.episodes, target)
+        if mean_score is not None:
+            # When it was known: the snapshot's T, and the wall-clock time its evaluation's last episode ended.
+            self._stop_early("stop_score_reached", record.frames, record.wall_seconds, mean_score=mean_score,
+                             why=f"evaluation at T {record.frames:,} scored {mean_score:.1f} >= evaluation.stop_score {target:g}")
+
+    def _stop_early(self, reason: str, frames: int, wall_seconds: float, why: str, **measured: float) -> None:
+        """End training before its budgets, the first time `reason` holds; the summary says why and when."""
+        if self.run_log.record_early_stop(reason, frames, wall_seconds, **measured):
+            log.info("%s: stopping", why)
+            self.shared.stop.set()

@@ -19,6 +19,7 @@ import torch
 
 from asyncbench.config import Config
 from asyncbench.envs import frames_per_step, make_env
+from asyncbench.helper_processes import follow_main_process
 from asyncbench.learner import annealed_lr, make_learner
 from asyncbench.messages import Episode, TargetUpdated, UpdateStats, WorkerReady, failure_reported
 from asyncbench.optimizers import clip_gradient_norm
@@ -124,7 +125,8 @@ def run_actor_learner(rank: int, config: Config, shared: SharedState, records: C
     With `continued_random_states` (from a checkpoint, or from the worker this one replaces) its random
     streams go on from there instead of starting again from its seed.
     """
-    prepare_torch()  # first, before torch does any work in this process
+    parent = follow_main_process()  # first: the main process may die while this one sets up
+    prepare_torch()  # before torch does any work in this process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     with failure_reported(rank, records):
         if config.pin_workers:
@@ -146,7 +148,6 @@ def run_actor_learner(rank: int, config: Config, shared: SharedState, records: C
 
         records.send(WorkerReady(rank, os.getpid(), torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
                                  sorted(os.sched_getaffinity(0)), continued_random_states is not None))
-        parent = os.getppid()
         while not shared.start.wait(timeout=1.0):
             if shared.stop.is_set() or os.getppid() != parent:
                 return
