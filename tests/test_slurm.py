@@ -12,7 +12,7 @@ import pytest
 from asyncbench.worker import cores_not_all_this_jobs
 from conftest import ROOT, run_app
 from slurm_cluster import PARTITION, slurm_cluster  # noqa: F401 (the fixture)
-from test_launch_faults import TINY, asyncbench_lines, finished_job_then, results
+from test_launch_faults import TINY, asyncbench_lines, results
 from test_sweeps import wait_for
 
 SLURM = ("hydra/launcher=slurm", f"hydra.launcher.partition={PARTITION}")
@@ -35,19 +35,27 @@ def test_a_slurm_job_pins_its_workers_only_where_it_sees_no_more_cores_than_it_w
     assert cores_not_all_this_jobs(usable, environ) == reason
 
 
+@pytest.fixture(scope="module")
+def finished_sweep(slurm_cluster, tmp_path_factory):
+    """A sweep of 2 jobs (seed=0,1) sent to the cluster: its directory and the finished process."""
+    sweep_dir = tmp_path_factory.mktemp("sweep")
+    return sweep_dir, run_app(*sweep_on(sweep_dir, *FITS, *TINY), env=slurm_cluster.env)
+
+
+def job_results(sweep_dir):
+    return {seed: results(sweep_dir / f"seed_{seed}") for seed in (0, 1)}
+
+
 @pytest.mark.slow
-def test_a_sweep_on_slurm_completes_its_jobs_unpinned_side_by_side_and_skips_them_the_second_time(slurm_cluster, tmp_path):
+def test_a_sweep_on_slurm_completes_its_jobs_without_pinning_them_onto_one_core(slurm_cluster, finished_sweep):
     if slurm_cluster.cores < 2:
         pytest.skip("two jobs side by side need two cores")
-    sweep = sweep_on(tmp_path, *FITS, *TINY)
+    sweep_dir, done = finished_sweep
 
-    first = run_app(*sweep, env=slurm_cluster.env)
-
-    assert first.returncode == 0, first.stderr
-    assert asyncbench_lines(first.stderr) == [f"asyncbench: sweep {tmp_path}: 2 job(s): 2 completed"]
-    finished = {}
+    assert done.returncode == 0, done.stderr
+    assert asyncbench_lines(done.stderr) == [f"asyncbench: sweep {sweep_dir}: 2 job(s): 2 completed"]
     for seed in (0, 1):
-        job_dir = tmp_path / f"seed_{seed}"
+        job_dir = sweep_dir / f"seed_{seed}"
         info = json.loads((job_dir / "run.json").read_text())
         assert info["status"] == "completed" and info["error"] is None
         assert info["summary"]["frames"] >= 2000 and info["config"]["seed"] == seed
@@ -57,15 +65,20 @@ def test_a_sweep_on_slurm_completes_its_jobs_unpinned_side_by_side_and_skips_the
         assert info["config"]["pin_workers"] is False
         assert info["workers"][0]["cores"] == list(range(slurm_cluster.cores))
         assert "pin_workers=false: this Slurm job was given 1 of the" in (job_dir / "asyncbench.log").read_text()
-        finished[seed] = results(job_dir)
 
-    again = run_app(*sweep, env=slurm_cluster.env)
+
+@pytest.mark.slow
+def test_the_same_sweep_sent_again_skips_the_jobs_that_completed(slurm_cluster, finished_sweep):
+    sweep_dir, _ = finished_sweep
+    finished = job_results(sweep_dir)
+
+    again = run_app(*sweep_on(sweep_dir, *FITS, *TINY), env=slurm_cluster.env)
 
     assert again.returncode == 0, again.stderr
-    assert asyncbench_lines(again.stderr) == [f"asyncbench: sweep {tmp_path}: 2 job(s): 2 completed"]
+    assert asyncbench_lines(again.stderr) == [f"asyncbench: sweep {sweep_dir}: 2 job(s): 2 completed"]
     for seed in (0, 1):
-        assert "skipped: this job completed in" in (tmp_path / f"seed_{seed}/asyncbench.log").read_text()
-        assert results(tmp_path / f"seed_{seed}") == finished[seed]
+        assert "skipped: this job completed in" in (sweep_dir / f"seed_{seed}/asyncbench.log").read_text()
+    assert job_results(sweep_dir) == finished
 
 
 @pytest.mark.slow
@@ -100,16 +113,19 @@ def test_scancel_leaves_a_job_interrupted_and_the_same_command_continues_it_from
 
 
 @pytest.mark.slow
-def test_a_refused_submission_ends_in_one_line_naming_the_setting_and_keeps_the_finished_job(slurm_cluster, tmp_path):
+def test_a_refused_submission_ends_in_one_line_naming_the_setting_and_keeps_the_finished_jobs(slurm_cluster, finished_sweep):
+    sweep_dir, _ = finished_sweep
+    finished = job_results(sweep_dir)
+
     # The launcher's default mem_gb (16) is more than the node's memory: sbatch refuses every job.
-    done, finished = finished_job_then(tmp_path, *SLURM, env=slurm_cluster.env)
+    done = run_app(*sweep_on(sweep_dir, *TINY), env=slurm_cluster.env)
 
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert asyncbench_lines(done.stderr) == [
-        f"asyncbench: sweep {tmp_path}: 1 job(s): 1 completed",
+        f"asyncbench: sweep {sweep_dir}: 2 job(s): 2 completed",
         "asyncbench: error: hydra/launcher=slurm could not launch the jobs: sbatch: error: Memory specification "
         "can not be satisfied; check hydra.launcher.mem_gb=16",
     ]
-    assert results(tmp_path / "seed_0") == finished and not (tmp_path / "seed_1").exists()
+    assert job_results(sweep_dir) == finished
     assert slurm_cluster.command("squeue", "--noheader") == ""
