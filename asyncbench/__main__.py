@@ -18,6 +18,7 @@ from asyncbench.records import write_json_atomically
 from asyncbench.resume import RunDirectoryTaken, run_job
 from asyncbench.sweeps import started_sweep, summarize
 from asyncbench.trainer import RunFailed
+from asyncbench.worker import cores_not_all_this_jobs
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,9 @@ def run(cfg: DictConfig) -> None:
     hydra_config = HydraConfig.get()
     try:
         config, resolved_config = to_config(cfg), OmegaConf.to_container(cfg, resolve=True)
-        if config.pin_workers and hydra_config.launcher._target_.endswith(LAUNCHERS_SHARING_A_MACHINE):
-            log.info("pin_workers=false: this launcher runs jobs at once, whose workers would share pinned cores")
+        unpinned = why_not_pin(hydra_config.launcher._target_) if config.pin_workers else None
+        if unpinned:
+            log.info("pin_workers=false: %s", unpinned)
             config.pin_workers = resolved_config["pin_workers"] = False
         # A relative resume.root is the launch directory's, wherever the launcher runs the job (Ray: elsewhere).
         config.resume.root = str(Path(hydra_config.runtime.cwd, config.resume.root))
@@ -42,6 +44,13 @@ def run(cfg: DictConfig) -> None:
                    if not group.startswith("hydra")}
         run_job(config, run_dir=Path(hydra_config.runtime.output_dir), resolved_config=resolved_config,
                 overrides=list(hydra_config.overrides.task), choices=choices)
+    except KeyboardInterrupt:
+        if hydra_config.mode != RunMode.MULTIRUN or started_sweep() is not None or "SLURM_JOB_ID" not in os.environ:
+            raise
+        # A job of a sweep that Slurm runs, stopped alone (scancel, its time limit): it returns, so that
+        # the launcher, which waits on every job's result, goes on; its run.json says interrupted, and
+        # the sweep's summary lists it.
+        log.error("interrupted: run the same command again to continue from the checkpoint")
     except (ConfigError, RunFailed, RunDirectoryTaken) as error:
         if hydra_config.mode != RunMode.MULTIRUN:
             exit_with(error)
@@ -60,6 +69,13 @@ def run(cfg: DictConfig) -> None:
         raise
 
 
+def why_not_pin(launcher: str) -> str | None:
+    """Why this job's workers must not be pinned to cores, or None."""
+    if launcher.endswith(LAUNCHERS_SHARING_A_MACHINE):
+        return "this launcher runs jobs at once, whose workers would share pinned cores"
+    return cores_not_all_this_jobs(len(os.sched_getaffinity(0)), os.environ)
+
+
 def main() -> None:
     """Run the app; print a bad setting or a failed run as one line (HYDRA_FULL_ERROR=1: full trace)."""
     register_schemas()
@@ -70,9 +86,9 @@ def main() -> None:
         try:
             run()
         finally:
-            failed = report_sweep()
-        if failed:
-            print(f"asyncbench: error: {failed} job(s) of the sweep failed (listed above)", file=sys.stderr)
+            unfinished = report_sweep()
+        if unfinished:
+            print(f"asyncbench: error: {unfinished} job(s) of the sweep did not complete (listed above)", file=sys.stderr)
             sys.exit(1)
     except KeyboardInterrupt:
         print("asyncbench: interrupted", file=sys.stderr)
@@ -87,15 +103,15 @@ def main() -> None:
 
 
 def report_sweep() -> int:
-    """After a sweep (however it ended), list its jobs' outcomes, the failed ones with why; return
-    how many failed (0 after a single run)."""
+    """After a sweep (however it ended), list its jobs' outcomes, the unfinished ones with why; return
+    how many did not complete (0 after a single run)."""
     sweep = started_sweep()
     if sweep is None:
         return 0
-    lines, failed = summarize(sweep.directory)
+    lines, unfinished = summarize(sweep.directory)
     for line in lines:
         print(f"asyncbench: {line}", file=sys.stderr)
-    return failed
+    return unfinished
 
 
 if __name__ == "__main__":

@@ -28,6 +28,15 @@ from omegaconf import OmegaConf
 JOB_FINISH_SECONDS = 10  # beyond its workers' shutdown grace, for a job to write its files when stopped
 
 
+# The launcher settings that sbatch's refusals name in words of their own ("sbatch: error: Memory
+# specification can not be satisfied" for a mem_gb beyond every node's memory).
+SLURMS_WORDS_FOR = {
+    "mem_gb": ("Memory specification",),
+    "cpus_per_task": ("CPU count per node", "More processors requested"),
+    "timeout_min": ("time limit",),
+}
+
+
 class LauncherFailed(Exception):
     """The launcher failed outside every job (Slurm refusing the jobs, Ray failing to start); the
     message is one line naming the setting to change."""
@@ -45,7 +54,8 @@ class Sweep:
         reason = next((line.strip().rstrip(".") for line in str(error).splitlines() if line.strip()),
                       type(error).__name__)
         named = next((f"; check hydra.launcher.{name}={value}" for name, value in self.launcher_settings.items()
-                      if _mentions(reason, name.rsplit(".", 1)[-1])), "")
+                      if _mentions(reason, name.rsplit(".", 1)[-1])
+                      or any(words in reason for words in SLURMS_WORDS_FOR.get(name, ()))), "")
         return LauncherFailed(f"hydra/launcher={self.launcher} could not launch the jobs: {reason}{named}")
 
 
@@ -150,7 +160,7 @@ def started_sweep() -> Sweep | None:
 
 def summarize(sweep_dir: Path) -> tuple[list[str], int]:
     """One line counting the jobs by outcome, then one line for each job that did not complete;
-    and how many failed."""
+    and how many did not (a job that Slurm stopped alone ends interrupted, in a sweep that went on)."""
     if not sweep_dir.is_dir():  # Hydra could not even make it: its own error says why
         return [], 0
     outcomes: Counter[str] = Counter()
@@ -169,7 +179,7 @@ def summarize(sweep_dir: Path) -> tuple[list[str], int]:
     lines = [f"sweep {sweep_dir}: {sum(outcomes.values())} job(s): {counts or 'none started'}", *problems]
     if problems:
         lines.append("  run the same command again to rerun or continue these; completed jobs are skipped")
-    return lines, outcomes["failed"] + outcomes["not started"]
+    return lines, len(problems)
 
 
 def _job_order(job_dir: Path) -> tuple[int, str]:

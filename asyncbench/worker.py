@@ -12,7 +12,7 @@ import os
 import signal
 import time
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -64,6 +64,17 @@ def pin_to_core(index: int) -> None:
     """Pin this process to usable core `index` mod cores: a worker that migrates loses its caches."""
     cores = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cores[index % len(cores)]})
+
+
+def cores_not_all_this_jobs(usable: int, environ: Mapping[str, str]) -> str | None:
+    """Why this process's `usable` cores cannot all be its own (so pinning workers to them could
+    stack them on another job's), or None. A Slurm job that may use more cores than Slurm gave it
+    (SLURM_CPUS_ON_NODE) shares the node's cores with other jobs, as under TaskPlugin=task/none,
+    and which of them are its own is not known. A job bound to its cores sees only those."""
+    given = environ.get("SLURM_CPUS_ON_NODE")
+    if given is None or int(given) >= usable:
+        return None
+    return f"this Slurm job was given {given} of the {usable} cores it may use, and which ones is not known"
 
 
 def compute_gradient(method: Any, local: LocalNetwork, rollout: Rollout, max_grad_norm: float | None) -> dict[str, float]:

@@ -3,11 +3,11 @@ no schema has, a launcher that cannot launch on this machine. Each ends in one l
 finished as it was."""
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -150,23 +150,22 @@ def test_hydras_own_plus_keys_and_a_forced_override_still_work(tmp_path):
     assert "ASYNCBENCH_PROBE: '1'" in (tmp_path / ".hydra/hydra.yaml").read_text()
 
 
-def finished_job_then(tmp_path, *launcher):
+def finished_job_then(tmp_path, *launcher, env=None):
     """A sweep of seed=0 finished into tmp_path by Hydra's basic launcher, then seed=0,1 with `launcher`
-    into the same directory; return the second sweep's process and the finished job's files."""
+    into the same directory (in `env`); return the second sweep's process and the finished job's files."""
     sweep = ("-m", *TINY, f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=seed_${seed}")
     first = run_app(*sweep, "seed=0")
     assert first.returncode == 0, first.stderr
     finished = results(tmp_path / "seed_0")
-    return run_app(*sweep, "seed=0,1", *launcher), finished
+    return run_app(*sweep, "seed=0,1", *launcher, env=env), finished
 
 
 @pytest.mark.slow
 def test_slurm_where_there_is_none_ends_the_sweep_with_one_line_and_keeps_the_finished_job(tmp_path):
     if not installed("hydra_plugins.hydra_submitit_launcher"):
         pytest.skip("hydra-submitit-launcher is not installed (pip install -e '.[launchers]')")
-    if shutil.which("srun"):
-        pytest.skip("this machine has Slurm")
-    done, finished = finished_job_then(tmp_path, "hydra/launcher=slurm")
+    # A PATH of this Python's directory alone: no srun on it, whether or not this machine has Slurm.
+    done, finished = finished_job_then(tmp_path, "hydra/launcher=slurm", env={"PATH": str(Path(sys.executable).parent)})
 
     assert done.returncode == 1
     assert "Traceback" not in done.stderr

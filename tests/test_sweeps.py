@@ -106,7 +106,7 @@ def test_a_failing_job_keeps_the_other_results_and_the_summary_says_why(tmp_path
     assert summary[0] == f"asyncbench: sweep {tmp_path}: 2 job(s): 1 completed, 1 failed"
     assert summary[1].startswith(f"asyncbench:   failed seed_0: actor-learner 0 (pid {info['workers'][0]['pid']}) "
                                  "exited with code -9")
-    assert summary[-1] == "asyncbench: error: 1 job(s) of the sweep failed (listed above)"
+    assert summary[-1] == "asyncbench: error: 1 job(s) of the sweep did not complete (listed above)"
 
 
 def test_a_bad_value_in_one_job_fails_only_that_job_and_says_why(tmp_path):
