@@ -1,4 +1,5 @@
-"""Environments: Atari through gymnasium + ale-py with the paper's preprocessing, MinAtar, and classic control."""
+"""Environments: Atari through gymnasium + ale-py with the paper's preprocessing, MinAtar, classic control,
+and continuous control (the DeepMind Control Suite through shimmy, gymnasium's MuJoCo tasks)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
 
     MinAtar: `game.minatar`'s sticky actions, difficulty ramping and episode cap; the action set is the
     id's version (-v0 all 6 actions, -v1 the game's own).
+
+    Continuous control: see `_control`.
     """
     if game.kind == "atari":
         env = gym.make(
@@ -52,6 +55,8 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
         env = FrameStackObservation(env, stack_size=atari.frame_stack)
     elif game.kind == "minatar":
         env = _minatar(game.env_id, game.minatar)
+    elif game.kind == "continuous":
+        env = _control(game.env_id)
     else:
         env = gym.make(game.env_id)
         if game.observed_indices is not None:
@@ -59,6 +64,33 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
+
+
+def _control(env_id: str) -> gym.Env:
+    """A continuous-control task (S9) as the Gaussian policy sees it.
+
+    Observations: the task's dict (joint positions, velocities, the target's position where there is one)
+    flattened into one float32 vector. Actions: clipped to the action space's bounds on their way in, so
+    that the learner keeps the unclipped sample whose log-likelihood it takes. The DeepMind Control Suite's
+    ids (`dm_control/...`) exist only once shimmy is imported, which loads MuJoCo: only processes that
+    play one pay for it.
+    """
+    if env_id not in gym.registry:
+        import shimmy
+
+        gym.register_envs(shimmy)
+    env = gym.make(env_id)
+    if isinstance(env.observation_space, gym.spaces.Dict):
+        env = gym.wrappers.FlattenObservation(env)
+    # float32, the networks' type (the Control Suite's are float64); the flattened dicts are unbounded anyway.
+    space = gym.spaces.Box(-np.inf, np.inf, env.observation_space.shape, np.float32)
+    env = gym.wrappers.TransformObservation(env, lambda observation: observation.astype(np.float32), space)
+    return gym.wrappers.ClipAction(env)
+
+
+def action_size(space: gym.Space) -> int:
+    """The policy's output size: the number of actions of a discrete space, the dimensions of a continuous one."""
+    return int(space.n) if isinstance(space, gym.spaces.Discrete) else int(np.prod(space.shape))
 
 
 def _crop_and_resize(env: gym.Env, rows: list[int], size: int) -> gym.Env:

