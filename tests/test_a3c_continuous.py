@@ -134,3 +134,13 @@ def test_the_paper_settings_of_s9():
     assert config.evaluation.policy == "greedy"
     env = make_env(config.game, config.atari, seed=0)
     assert isinstance(env.action_space, gym.spaces.Box) and env.observation_space.shape == (17,)
+
+
+def test_t_max_null_rolls_out_whole_episodes_without_bootstrapping():
+    # Pendulum-v1 ends only at its 200-step time limit: a truncation, whose value t_max rollouts bootstrap from.
+    game = GameConfig(name="pendulum", env_id="Pendulum-v1", kind="continuous", reward_scale=1.0)
+    actor = Actor(make_env(game, None, seed=0), seed=0, clip_rewards=False, reward_scale=1.0)
+    whole, finished = actor.rollout(lambda state: np.zeros(1, np.float32), t_max=None)
+    assert len(whole) == 200 and whole.terminal and finished == (pytest.approx(sum(whole.rewards)), 200)
+    cut, _ = actor.rollout(lambda state: np.zeros(1, np.float32), t_max=200)
+    assert len(cut) == 200 and not cut.terminal
