@@ -3,6 +3,8 @@ and continuous control (the DeepMind Control Suite through shimmy, gymnasium's M
 
 from __future__ import annotations
 
+import os
+
 import ale_py
 import cv2
 import gymnasium as gym
@@ -69,23 +71,51 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
 def _control(env_id: str) -> gym.Env:
     """A continuous-control task (S9) as the Gaussian policy sees it.
 
-    Observations: the task's dict (joint positions, velocities, the target's position where there is one)
-    flattened into one float32 vector. Actions: clipped to the action space's bounds on their way in, so
-    that the learner keeps the unclipped sample whose log-likelihood it takes. The DeepMind Control Suite's
-    ids (`dm_control/...`) exist only once shimmy is imported, which loads MuJoCo: only processes that
-    play one pay for it.
+    Observations: the task's state (joint positions, velocities, the target's position where there is one)
+    as one float32 vector; the Control Suite's dicts are flattened. Actions: clipped to the action space's
+    bounds on their way in, so that the learner keeps the unclipped sample whose log-likelihood it takes.
+    The Control Suite's ids (`dm_control/...`) exist only once shimmy is imported, which loads MuJoCo:
+    only processes that play one pay for it.
     """
-    if env_id not in gym.registry:
-        import shimmy
+    if env_id.startswith("dm_control/"):
+        if env_id not in gym.registry:
+            # No task is rendered: without this, dm_control tries OpenGL backends at import, and GLFW warns
+            # where there is no display.
+            os.environ.setdefault("MUJOCO_GL", "disable")
+            import shimmy
 
-        gym.register_envs(shimmy)
-    env = gym.make(env_id)
-    if isinstance(env.observation_space, gym.spaces.Dict):
-        env = gym.wrappers.FlattenObservation(env)
+            gym.register_envs(shimmy)
+        env = ControlSuiteStream(gym.wrappers.FlattenObservation(gym.make(env_id)))
+    else:
+        env = gym.make(env_id)
     # float32, the networks' type (the Control Suite's are float64); the flattened dicts are unbounded anyway.
     space = gym.spaces.Box(-np.inf, np.inf, env.observation_space.shape, np.float32)
     env = gym.wrappers.TransformObservation(env, lambda observation: observation.astype(np.float32), space)
     return gym.wrappers.ClipAction(env)
+
+
+class ControlSuiteStream(gym.Wrapper):
+    """A Control Suite task's random stream as a worker saves it.
+
+    The Control Suite draws initial states from a RandomState of its task's, which shimmy gives as the
+    env's `np_random`; here that RandomState runs on the bit generator of a gymnasium Generator, which
+    is `np_random` instead, so that the worker's saved random states (`env.np_random`) hold the task's
+    and a resumed run continues its stream (as MinAtarPlanes does for MinAtar).
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._stream, _ = gym.utils.seeding.np_random(None)
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        return self._stream
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._stream, _ = gym.utils.seeding.np_random(seed)
+            self.env.np_random = np.random.RandomState(self._stream.bit_generator)
+        return super().reset(options=options)  # no seed: shimmy would replace the task's RandomState
 
 
 def action_size(space: gym.Space) -> int:

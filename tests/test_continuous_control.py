@@ -8,8 +8,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from asyncbench.algorithms.a3c_continuous import A3CContinuous
 from asyncbench.config import CONF_DIR, load_config
 from asyncbench.envs import action_size, frames_per_step, make_env
+from asyncbench.worker import random_states, set_random_states
 from conftest import read_csv, read_run, run_app
 
 # game -> (state entries, action dimensions), counted from each task's observation dict and actuators.
@@ -38,6 +40,19 @@ def test_every_task_constructs_resets_and_steps_with_float32_state_vectors(game)
         observation, reward, terminated, truncated, _ = env.step(np.full(dims, 3.0, np.float32))  # clipped to 1 (2)
         assert np.isfinite(reward) and not truncated
     env.close()
+
+
+def test_a_control_suite_task_continues_its_random_stream_from_a_worker_s_saved_states():
+    """The task draws its initial states from the stream the worker saves (env.np_random), as a resumed
+    worker needs; a seed fixes it."""
+    config = load_config(["algorithm=a3c_continuous", "game=dmc_cartpole_swingup"])
+    env = make_env(config.game, config.atari, seed=5)
+    saved = random_states(A3CContinuous, env)
+    first = env.reset()[0]
+    set_random_states(saved, A3CContinuous, env)
+    assert np.array_equal(env.reset()[0], first)
+    assert np.array_equal(make_env(config.game, config.atari, seed=5).reset()[0], first)
+    assert not np.array_equal(make_env(config.game, config.atari, seed=6).reset()[0], first)
 
 
 @pytest.mark.slow
