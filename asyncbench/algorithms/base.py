@@ -30,7 +30,8 @@ class Method:
     def network(config: Any, body: nn.Module, n_actions: int) -> nn.Module:
         raise NotImplementedError
 
-    def act(self, network: nn.Module, observation: torch.Tensor) -> int:
+    def act(self, network: nn.Module, observation: torch.Tensor) -> Any:
+        """The action in one state: an index (discrete actions) or an array (continuous ones)."""
         raise NotImplementedError
 
     def greedy_actions(self, network: nn.Module, observations: torch.Tensor) -> torch.Tensor:
