@@ -89,7 +89,9 @@ def test_the_actor_keeps_the_sample_and_the_environment_gets_it_clipped():
 
 def test_the_sample_is_drawn_around_the_mean_with_the_policy_variance():
     torch.manual_seed(0)
-    samples = torch.stack([torch.as_tensor(method().act(rigged_network(), torch.tensor([0.0]))) for _ in range(4000)])
+    network = rigged_network()
+    assert method().act(network, torch.tensor([0.0])).shape == (2,)
+    samples = method().sampled_actions(network, torch.zeros(4000, 1))
     assert samples.mean(0).tolist() == pytest.approx([0.5, -0.5], abs=0.03)
     assert samples.var(0).tolist() == pytest.approx([VARIANCE, VARIANCE], abs=0.02)
     assert method().greedy_actions(rigged_network(), torch.tensor([[0.0]])).tolist() == [[0.5, -0.5]]
