@@ -27,6 +27,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from analysis import paper, tables  # noqa: E402
+from analysis.control_figures import CONTROL_FIGURES, final_score_vs_lr  # noqa: E402
 from analysis.loading import Results  # noqa: E402
 from analysis.statistics import best_k_runs, curves_on_grid, evaluation_means, smoothed_returns  # noqa: E402
 from asyncbench.atari import catalogue  # noqa: E402
@@ -85,15 +86,6 @@ def _with_most_threads(results: Results) -> Results:
     runs, and pooling thread counts would mix learning speeds."""
     most = results.runs.groupby(["algorithm", "game"])["threads"].transform("max")
     return results.subset(results.runs.loc[results.runs["threads"] == most, "run"])
-
-
-def _final_score_vs_lr(results: Results) -> plt.Figure:
-    runs = results.runs.assign(threads=results.runs["threads"].astype(str))
-    plot = sns.relplot(data=runs, x="lr", y="final_score", hue="threads", col="game", row="algorithm", kind="scatter",
-                       height=2.6, aspect=1.2, facet_kws={"sharey": False})
-    plot.set(xscale="log")
-    plot.set_axis_labels("learning rate (log)", "final score")
-    return plot.figure
 
 
 def _final_score_vs_rank(results: Results) -> plt.Figure:
@@ -271,7 +263,7 @@ FIGURES = {
                      _table2_speedup, _table2_left_out),
     "figure2": Figure("Figures 2 and S11: final score against learning rate",
                       "One point per run; the paper draws learning rates from LogUniform(1e-4, 1e-2).",
-                      lambda results, references: _final_score_vs_lr(results), _needs("lr", "learning rate")),
+                      lambda results, references: final_score_vs_lr(results), _needs("lr", "learning rate")),
     "figure_s5": Figure("Figure S5: final score against model rank, per optimizer",
                         "Runs sorted by final score, best first; a flatter curve is a more robust optimizer.",
                         lambda results, references: _final_score_vs_rank(results), _needs("optimizer", "optimizer")),
@@ -292,6 +284,8 @@ FIGURES = {
                          "worker's copy of the parameters and its own update, averaged over runs.",
                          lambda results, references: _policy_lag(results), _lag_left_out),
 }
+FIGURES |= {name: Figure(title, caption, lambda results, references, draw=draw: draw(results, CURVE_WINDOW), left_out)
+            for name, (title, caption, draw, left_out) in CONTROL_FIGURES.items()}
 
 
 def task(results: Results) -> str:

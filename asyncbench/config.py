@@ -52,7 +52,7 @@ class MinAtarConfig:
 class GameConfig:
     name: str = MISSING
     env_id: str = MISSING
-    kind: str = checked(one_of("atari", "classic", "minatar"))
+    kind: str = checked(one_of("atari", "classic", "minatar", "continuous"))
     reward_scale: float = checked(above(0.0))
     # Classic control only: keep these entries of the observation vector, to hide the others (null: all).
     observed_indices: Optional[list[int]] = None
@@ -75,8 +75,10 @@ class AtariConfig:
 
 
 # The networks (`model=`) that fit each kind of game, and what that kind observes.
-MODELS_FOR_OBSERVATIONS = {"classic": ("mlp",), "atari": ("small", "nature", "universe"), "minatar": ("minatar",)}
-OBSERVATIONS = {"classic": "vector observations", "atari": "frames", "minatar": "MinAtar grids"}
+MODELS_FOR_OBSERVATIONS = {"classic": ("mlp",), "atari": ("small", "nature", "universe"), "minatar": ("minatar",),
+                           "continuous": ("mlp",)}
+OBSERVATIONS = {"classic": "vector observations", "atari": "frames", "minatar": "MinAtar grids",
+                "continuous": "state vectors"}
 
 
 @dataclass
@@ -127,7 +129,7 @@ class Config:
     resume: ResumeConfig = MISSING
 
     threads: int = checked(at_least(1, "an integer"))
-    t_max: int = checked(at_least(1, "an integer"))
+    t_max: Optional[int] = field(default=None, metadata={"check": at_least(1, "an integer")})  # null: whole episodes
     seed: int = checked(at_least(0, "an integer"))
     lr: float = checked(above(0.0))
     lr_schedule: str = checked(one_of("linear", "constant"))
@@ -221,6 +223,7 @@ def check_compatible(config: Config) -> None:
             f"expected an integer >= {config.threads} (workers use seeds seed*1000 + 0 .. threads-1)"
         )
     game = config.game
+    _check_action_kind(config)
     if game.observed_indices is not None:
         _check_observed_indices(game)
     if game.kind == "minatar" and game.minatar is None:
@@ -231,6 +234,20 @@ def check_compatible(config: Config) -> None:
         choices = ", ".join(fitting[:-1]) + " or " + fitting[-1] if len(fitting) > 1 else fitting[0]
         raise ConfigError(f"model={config.model.name} does not fit game={game.name} ({OBSERVATIONS[game.kind]}): "
                           f"expected model={choices}")
+
+
+def _check_action_kind(config: Config) -> None:
+    """A Gaussian policy for continuous actions (game.kind=continuous), any other method for discrete ones."""
+    continuous = ALGORITHMS[config.algorithm.name].continuous_actions
+    if continuous == (config.game.kind == "continuous"):
+        if continuous and config.evaluation.policy == "epsilon":
+            raise ConfigError(f"evaluation.policy=epsilon does not fit algorithm={config.algorithm.name} (continuous "
+                              "actions): expected greedy (the mean action) or sampled")
+        return
+    fitting = [name for name, method in ALGORITHMS.items() if method.continuous_actions != continuous]
+    actions = "continuous" if config.game.kind == "continuous" else "discrete"
+    raise ConfigError(f"algorithm={config.algorithm.name} does not fit game={config.game.name} ({actions} actions): "
+                      f"expected algorithm={' or '.join(fitting)}")
 
 
 def _check_observed_indices(game: GameConfig) -> None:

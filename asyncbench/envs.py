@@ -1,6 +1,9 @@
-"""Environments: Atari through gymnasium + ale-py with the paper's preprocessing, MinAtar, and classic control."""
+"""Environments: Atari through gymnasium + ale-py with the paper's preprocessing, MinAtar, classic control,
+and continuous control (the DeepMind Control Suite through shimmy, gymnasium's MuJoCo tasks)."""
 
 from __future__ import annotations
+
+import os
 
 import ale_py
 import cv2
@@ -25,6 +28,8 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
 
     MinAtar: `game.minatar`'s sticky actions, difficulty ramping and episode cap; the action set is the
     id's version (-v0 all 6 actions, -v1 the game's own).
+
+    Continuous control: see `_control`.
     """
     if game.kind == "atari":
         env = gym.make(
@@ -52,6 +57,8 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
         env = FrameStackObservation(env, stack_size=atari.frame_stack)
     elif game.kind == "minatar":
         env = _minatar(game.env_id, game.minatar)
+    elif game.kind == "continuous":
+        env = _control(game.env_id)
     else:
         env = gym.make(game.env_id)
         if game.observed_indices is not None:
@@ -59,6 +66,61 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
+
+
+def _control(env_id: str) -> gym.Env:
+    """A continuous-control task (S9) as the Gaussian policy sees it.
+
+    Observations: the task's state (joint positions, velocities, the target's position where there is one)
+    as one float32 vector; the Control Suite's dicts are flattened. Actions: clipped to the action space's
+    bounds on their way in, so that the learner keeps the unclipped sample whose log-likelihood it takes.
+    The Control Suite's ids (`dm_control/...`) exist only once shimmy is imported, which loads MuJoCo:
+    only processes that play one pay for it.
+    """
+    if env_id.startswith("dm_control/"):
+        if env_id not in gym.registry:
+            # No task is rendered: without this, dm_control tries OpenGL backends at import, and GLFW warns
+            # where there is no display.
+            os.environ.setdefault("MUJOCO_GL", "disable")
+            import shimmy
+
+            gym.register_envs(shimmy)
+        env = ControlSuiteStream(gym.wrappers.FlattenObservation(gym.make(env_id)))
+    else:
+        env = gym.make(env_id)
+    # float32, the networks' type (the Control Suite's are float64); the flattened dicts are unbounded anyway.
+    space = gym.spaces.Box(-np.inf, np.inf, env.observation_space.shape, np.float32)
+    env = gym.wrappers.TransformObservation(env, lambda observation: observation.astype(np.float32), space)
+    return gym.wrappers.ClipAction(env)
+
+
+class ControlSuiteStream(gym.Wrapper):
+    """A Control Suite task's random stream as a worker saves it.
+
+    The Control Suite draws initial states from a RandomState of its task's, which shimmy gives as the
+    env's `np_random`; here that RandomState runs on the bit generator of a gymnasium Generator, which
+    is `np_random` instead, so that the worker's saved random states (`env.np_random`) hold the task's
+    and a resumed run continues its stream (as MinAtarPlanes does for MinAtar).
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._stream, _ = gym.utils.seeding.np_random(None)
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        return self._stream
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._stream, _ = gym.utils.seeding.np_random(seed)
+            self.env.np_random = np.random.RandomState(self._stream.bit_generator)
+        return super().reset(options=options)  # no seed: shimmy would replace the task's RandomState
+
+
+def action_size(space: gym.Space) -> int:
+    """The policy's output size: the number of actions of a discrete space, the dimensions of a continuous one."""
+    return int(space.n) if isinstance(space, gym.spaces.Discrete) else int(np.prod(space.shape))
 
 
 def _crop_and_resize(env: gym.Env, rows: list[int], size: int) -> gym.Env:

@@ -24,7 +24,7 @@ from torch.nn.utils import vector_to_parameters
 
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
-from asyncbench.envs import make_env
+from asyncbench.envs import action_size, make_env
 from asyncbench.helper_processes import follow_main_process
 from asyncbench.learner import build_network
 from asyncbench.messages import EVALUATOR_RANK, EvaluationEpisode, WorkerReady, failure_reported
@@ -88,7 +88,7 @@ class Player:
         env_seeds = np.random.SeedSequence([config.seed, self.evaluation.seed_offset]).generate_state(
             min(self.evaluation.side_by_side, self.evaluation.episodes))
         self.envs = [make_env(config.game, config.atari, int(env_seed)) for env_seed in env_seeds]
-        self.n_actions = int(self.envs[0].action_space.n)
+        self.n_actions = action_size(self.envs[0].action_space)
         self.method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, seed)
         self.network = build_network(config, self.envs[0].observation_space.shape, self.n_actions)
 

@@ -10,6 +10,7 @@ import torch
 
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
+from asyncbench.envs import action_size
 from asyncbench.models import build_body
 from asyncbench.shared import LocalNetwork, SharedState, target_network
 
@@ -30,7 +31,7 @@ def make_learner(config: Config, shared: SharedState, env: Any, seed: int,
                  rank: int | None = None) -> tuple[Any, LocalNetwork, Any]:
     """A worker's method instance, its local network theta' and its optimizer over the shared theta
     (worker `rank`'s statistics); the method's target network, where it has one, reads the shared theta-."""
-    shape, n_actions = env.observation_space.shape, int(env.action_space.n)
+    shape, n_actions = env.observation_space.shape, action_size(env.action_space)
     method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, seed)
     if method.uses_target_network:
         method.target_network = target_network(build_network(config, shape, n_actions), shared)

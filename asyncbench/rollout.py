@@ -13,7 +13,8 @@ class Rollout:
 
     Attributes:
         observations: s_{t_start} .. s_{t-1}, stacked along the first dimension.
-        actions: a_{t_start} .. a_{t-1} (int64).
+        actions: a_{t_start} .. a_{t-1}: int64 indices, or float32 vectors of continuous actions as the policy
+            sampled them (the environment clipped them to its bounds, not these).
         rewards: r_{t_start} .. r_{t-1} as the learner sees them (clipped when the game says so).
         next_observation: s_t, the state to bootstrap from.
         terminal: whether s_t is terminal, so that R = 0. An episode cut off by a time limit is not

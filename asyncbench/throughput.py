@@ -35,7 +35,7 @@ import torch.multiprocessing as mp
 
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
-from asyncbench.envs import frames_per_step, make_env
+from asyncbench.envs import action_size, frames_per_step, make_env
 from asyncbench.learner import build_network, make_learner
 from asyncbench.rollout import Rollout
 from asyncbench.shared import Flag, SharedState
@@ -78,12 +78,13 @@ class WorkerParts:
                 observation, _ = env.reset()
             return torch.as_tensor(np.array(observation))
 
-        network = build_network(config, env.observation_space.shape, int(env.action_space.n))
+        network = build_network(config, env.observation_space.shape, action_size(env.action_space))
         uses_target = ALGORITHMS[config.algorithm.name].uses_target_network
         shared = SharedState.create(torch.multiprocessing, network, config.optimizer, uses_target)
         method, local, optimizer = make_learner(config, shared, env, config.seed)
         states = [env_step() for _ in range(config.t_max + 1)]
-        rollout = Rollout(observations=torch.stack(states[:-1]), actions=torch.zeros(config.t_max, dtype=torch.long),
+        actions = torch.as_tensor(np.array([env.action_space.sample() for _ in range(config.t_max)]))
+        rollout = Rollout(observations=torch.stack(states[:-1]), actions=actions,
                           rewards=[0.0] * config.t_max, next_observation=states[-1], terminal=False)
 
         def update() -> None:

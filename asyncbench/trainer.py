@@ -26,7 +26,7 @@ from torch.nn.utils import vector_to_parameters
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.checkpoint import CHECKPOINT_NAME, Checkpoint, save_torch_atomically
 from asyncbench.config import Config
-from asyncbench.envs import make_env
+from asyncbench.envs import action_size, make_env
 from asyncbench.learner import build_network
 from asyncbench.messages import Episode, EvaluationEpisode, TargetUpdated, UpdateStats, WorkerFailed, WorkerReady
 from asyncbench.processes import Processes, RunFailed
@@ -107,7 +107,7 @@ def _shared_network(config: Config, context: Any) -> tuple[torch.nn.Module, Shar
     """The network with its first theta, drawn from the run's seed, and the shared state that holds theta
     from then on; a probe of the game gives the shapes."""
     probe = make_env(config.game, config.atari, seed=config.seed)
-    observation_shape, n_actions = probe.observation_space.shape, int(probe.action_space.n)
+    observation_shape, n_actions = probe.observation_space.shape, action_size(probe.action_space)
     probe.close()
     torch.manual_seed(config.seed)
     network = build_network(config, observation_shape, n_actions)

@@ -99,11 +99,16 @@ class Actor:
         self.episode_return = 0.0
         self.episode_length = 0
 
-    def rollout(self, act: Callable[[torch.Tensor], int], t_max: int) -> tuple[Rollout, tuple[float, int] | None]:
-        """Act until t - t_start == t_max or the episode ends; return it and (return, length) if it ended."""
+    def rollout(self, act: Callable[[torch.Tensor], Any], t_max: int | None) -> tuple[Rollout, tuple[float, int] | None]:
+        """Act until t - t_start == t_max or the episode ends; return it and (return, length) if it ended.
+
+        `act` gives an int (discrete actions) or an array (continuous: the policy's sample, unclipped; the
+        environment clips it). With t_max None the rollout is the whole episode, and its end is terminal
+        even at a time limit: S9's updates of whole episodes without bootstrapping.
+        """
         observations, actions, rewards = [], [], []
         terminated = truncated = False
-        while len(rewards) < t_max and not (terminated or truncated):
+        while (t_max is None or len(rewards) < t_max) and not (terminated or truncated):
             state = torch.as_tensor(np.array(self.observation))
             action = act(state)
             self.observation, reward, terminated, truncated, _ = self.env.step(action)
@@ -115,10 +120,10 @@ class Actor:
             self.episode_length += 1
         rollout = Rollout(
             observations=torch.stack(observations),
-            actions=torch.tensor(actions),
+            actions=torch.as_tensor(np.array(actions)),
             rewards=rewards,
             next_observation=torch.as_tensor(np.array(self.observation)),
-            terminal=terminated,
+            terminal=terminated or (t_max is None and truncated),
         )
         finished = None
         if terminated or truncated:

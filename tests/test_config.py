@@ -14,7 +14,11 @@ def test_every_yaml_file_composes_into_its_schema(group):
     for path in sorted((CONF_DIR / group).glob("*.yaml")):
         overrides = [f"{group}={path.stem}"]
         if group == "model" and path.stem != "mlp":
-            overrides.append("game=minatar_breakout" if path.stem == "minatar" else "game=pong")
+            overrides.append({"minatar": "game=minatar_breakout", "s9_mlp": "game=pendulum"}.get(path.stem, "game=pong"))
+        # Continuous actions: a Gaussian-policy method and a continuous-control task only go together.
+        if "continuous" in path.stem or "/continuous@" in path.read_text() or path.stem == "s9_mlp":
+            overrides += [] if group == "game" else ["game=pendulum"]
+            overrides += [] if group == "algorithm" else ["algorithm=a3c_continuous"]
         config = load_config(overrides)
         if group in ("algorithm", "game", "model", "optimizer"):
             assert path.stem.endswith(getattr(config, group).name)  # shared_rmsprop names rmsprop, shared_adam adam

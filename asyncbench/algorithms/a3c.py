@@ -93,6 +93,11 @@ class A3C(Method):
         """Logits and values for s_{t_start} .. s_{t-1} and s_t (for the bootstrap), in one batch."""
         return network(torch.cat([rollout.observations, rollout.next_observation[None]]))
 
+    def log_likelihood_and_entropy(self, logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log pi(a_i|s_i; theta') of each action taken, and the entropy H(pi(s_i; theta')) of each state's policy."""
+        log_pi = F.log_softmax(logits, dim=-1)
+        return log_pi.gather(1, actions[:, None]).squeeze(1), -(log_pi.exp() * log_pi).sum(dim=-1)
+
     def loss(self, network: nn.Module, rollout: Rollout) -> tuple[torch.Tensor, dict[str, float]]:
         """Sum over i = t-1 .. t_start of the policy, entropy and value terms of Algorithm S3.
 
@@ -104,9 +109,7 @@ class A3C(Method):
         returns = forward_view_returns(rollout.rewards, R, self.gamma)
         logits, values = logits[:-1], values[:-1]
 
-        log_pi = F.log_softmax(logits, dim=-1)
-        log_pi_taken = log_pi.gather(1, rollout.actions[:, None]).squeeze(1)
-        entropy = -(log_pi.exp() * log_pi).sum(dim=-1)
+        log_pi_taken, entropy = self.log_likelihood_and_entropy(logits, rollout.actions)
         # d(theta) += grad log pi(a_i|s_i) (R - V(s_i)) + beta grad H(pi(s_i)); the advantage is a
         # constant for the policy gradient, and ascent on the objective is descent on its negative.
         advantage = returns - values.detach()

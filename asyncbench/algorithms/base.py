@@ -20,6 +20,7 @@ class Method:
     stat_names: tuple[str, ...] = ()
     uses_target_network = False  # True: the worker sets `target_network`, whose parameters are theta-
     samples_from_policy = True  # False: no stochastic policy for evaluation.policy=sampled
+    continuous_actions = False  # True: actions are vectors of reals (game.kind=continuous), not indices
     rng: random.Random | None = None  # the method's own random stream, if any: checkpoints carry its state
 
     def __init__(self, config: Any, gamma: float, seed: int):
@@ -29,7 +30,8 @@ class Method:
     def network(config: Any, body: nn.Module, n_actions: int) -> nn.Module:
         raise NotImplementedError
 
-    def act(self, network: nn.Module, observation: torch.Tensor) -> int:
+    def act(self, network: nn.Module, observation: torch.Tensor) -> Any:
+        """The action in one state: an index (discrete actions) or an array (continuous ones)."""
         raise NotImplementedError
 
     def greedy_actions(self, network: nn.Module, observations: torch.Tensor) -> torch.Tensor:

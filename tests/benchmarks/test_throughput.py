@@ -1,4 +1,5 @@
-"""Each method on Pong, A3C and n-step Q on MinAtar Breakout: frames/s of 1 and 2 workers against what
+"""Each method on Pong, A3C and n-step Q on MinAtar Breakout, A3C LSTM with a Gaussian policy on the Control Suite's
+cheetah-run (MuJoCo): frames/s of 1 and 2 workers against what
 this host gives the same work, measured in the same minute; and what the evaluator costs A3C's training.
 
 The gates judge the code, not the host. Per method, `REPEATS` rounds, each of:
@@ -84,7 +85,8 @@ def measure_scaling(game: str, algorithm: str, tmp_path, two_workers: bool = Tru
 
 
 @pytest.mark.parametrize("game, algorithm", [*(("pong", method) for method in METHODS),
-                                              ("minatar_breakout", "a3c"), ("minatar_breakout", "nstep_q")])
+                                              ("minatar_breakout", "a3c"), ("minatar_breakout", "nstep_q"),
+                                              ("dmc_cheetah_run", "a3c_continuous_lstm")])
 def test_frames_per_second_against_this_hosts_limits(tmp_path, game, algorithm):
     limit = measure_limit(run_config(game, algorithm, 1), seconds_per_part=0.5)
     figures = measure_scaling(game, algorithm, tmp_path)
