@@ -47,7 +47,9 @@ pytestmark = remeasure_on_regression
 RUN_SECONDS = 3  # each run's training, after its workers started
 SEQUENCE_SECONDS = 1.5  # each measurement of the sequence limit
 REPEATS = 3
-METHODS = ["a3c", "a3c_lstm", "onestep_q", "onestep_sarsa", "nstep_q"]
+# One-step Sarsa runs one-step Q's worker loop but for its target (r + gamma Q(s', a'), algorithms/value_based.py):
+# one-step Q's figures stand for it, which keeps the suite a minute shorter.
+METHODS = ["a3c", "a3c_lstm", "onestep_q", "nstep_q"]
 ONE_WORKER_RATIO = "fps / sequence limit, 1 worker"
 EFFICIENCY = "scaling efficiency, 2 workers"
 
