@@ -76,6 +76,8 @@ def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overri
                     supervisor.processes.start(rank)
                 supervisor.wait_until_ready()
                 supervisor.supervise()
+                # inside the handlers below: a signal during the final evaluation interrupts the run
+                status = supervisor.finish("completed", None)
             except KeyboardInterrupt:
                 supervisor.finish_uninterrupted("interrupted", "interrupted by a signal")
                 raise
@@ -85,7 +87,7 @@ def train(config: Config, run_dir: Path, resolved_config: dict[str, Any], overri
             except OSError as error:  # a results file could not be written: a full disk, a read-only directory
                 supervisor.finish_uninterrupted("failed", describe_os_error(error))
                 raise
-            if supervisor.finish("completed", None) != "completed":
+            if status != "completed":
                 raise RunFailed(run_log.info["error"])
         vector_to_parameters(shared.parameters, network.parameters())
         save_torch_atomically(network.state_dict(), run_dir / "model.pt")

@@ -32,14 +32,14 @@ def running(process):
 class Run:
     """A CartPole run of one actor-learner and an idle evaluator in the background, its output in files."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, max_seconds=60, final_episodes=1):
         self.run_dir = run_dir
         self.processes = []
         self.stdout, self.stderr = run_dir.parent / "stdout", run_dir.parent / "stderr"
         with open(self.stdout, "w") as stdout, open(self.stderr, "w") as stderr:
             self.main = subprocess.Popen(
-                [sys.executable, "-m", "asyncbench", "threads=1", "frames=1000000000", "max_seconds=60",
-                 "evaluation.interval_frames=1000000000", "evaluation.episodes=1", f"hydra.run.dir={run_dir}"],
+                [sys.executable, "-m", "asyncbench", "threads=1", "frames=1000000000", f"max_seconds={max_seconds}",
+                 "evaluation.interval_frames=1000000000", f"evaluation.episodes={final_episodes}", f"hydra.run.dir={run_dir}"],
                 cwd=ROOT, stdout=stdout, stderr=stderr)
 
     def wait_until_training(self):
@@ -111,6 +111,33 @@ def test_sigterm_ends_every_process_before_the_main_process_exits(run):
     assert (code, stderr) == (130, ["asyncbench: interrupted"])
     assert info["status"] == "interrupted"
     assert not [process for process in processes if running(process)]
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_final_evaluation_leaves_the_run_interrupted_with_a_checkpoint(tmp_path):
+    run = Run(tmp_path / "run", max_seconds=2, final_episodes=100000)  # the final evaluation outlasts the test
+    try:
+        _, processes = run.wait_until_training()
+        deadline = time.monotonic() + 60
+        while ",True" not in _text(run.run_dir / "evaluations.csv") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ",True" in _text(run.run_dir / "evaluations.csv"), "the final evaluation did not start"
+        run.main.send_signal(signal.SIGTERM)
+        code, stderr, info = run.end()
+    finally:
+        run.main.kill()
+
+    assert (code, stderr) == (130, ["asyncbench: interrupted"])
+    assert info["status"] == "interrupted" and info["ended_at"] is not None
+    assert (run.run_dir / "checkpoint.pt").exists()  # to continue from, the final evaluation included
+    assert not [process for process in processes if running(process)]
+
+
+def _text(path):
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
 
 
 @pytest.mark.slow
