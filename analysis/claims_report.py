@@ -21,6 +21,7 @@ from analysis.figures import FIGURES, save_figure
 from analysis.loading import Results
 from analysis.statistics import BOOTSTRAP_RESAMPLES
 
+FIGURES_DIR = Path("figures", "claims")
 # Each source of claims (Claim.source) and the figure that shows it
 FIGURE_OF_SOURCE = {"Table 2": "table2", "Figure 3/S9": "figure3", "Figure 4/S10": "figure4", "Figure 2/S11": "figure2",
                     "Figure S5": "figure_s5", "Table S3/Table 1": "lstm"}
@@ -28,8 +29,9 @@ FIGURE_OF_SOURCE = {"Table 2": "table2", "Figure 3/S9": "figure3", "Figure 4/S10
 
 def write_claims(results: Results, out: Path, command: str, given: Mapping[str, float] | None = None,
                  file_name: str = "claims.md") -> Path:
-    """Write `file_name` (Markdown), claims.csv and the figures (figures/) into `out`; return the report's path."""
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    """Write `file_name` (Markdown), claims.csv and the figures (figures/claims/, apart from `analysis report`'s
+    figures/ of all the runs) into `out`; return the report's path."""
+    (out / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
     references = tables.reference_scores(results, given)
     claims = measure_claims(results, references)
     table = pd.DataFrame([{**{key: value for key, value in asdict(claim).items() if key not in ("measured", "run_ids")},
@@ -82,8 +84,8 @@ def _figures_by_claim(results: Results, claims: list[Claim], references: pd.Data
         if why:
             lines += [f"No figure: {why}.", ""]
             continue
-        save_figure(name, behind, out / "figures", references)
-        lines += [f"![{FIGURES[name].title}](figures/{name}.png)", "", f"{FIGURES[name].caption} {len(runs)} runs.", ""]
+        save_figure(name, behind, out / FIGURES_DIR, references)
+        lines += [f"![{FIGURES[name].title}]({FIGURES_DIR / name}.png)", "", f"{FIGURES[name].caption} {len(runs)} runs.", ""]
     return lines
 
 
@@ -103,12 +105,12 @@ def _policy_lag(results: Results, out: Path) -> list[str]:
     if lag is None:
         return ["## Policy lag", "", "Not measured: no run records a policy lag (progress.csv's policy_lag_mean, "
                 "policy_lag_p95 or run.json's summary.policy_lag).", ""]
-    save_figure("policy_lag", results, out / "figures")
+    save_figure("policy_lag", results, out / FIGURES_DIR)
     return ["## Policy lag", "",
             "Shared-parameter updates by other workers between a worker's copy of the parameters and its own update: "
             "per run, the summary's mean and 95th percentile (else the mean over progress rows), then averaged over "
             "runs. More threads than cores makes it grow: a preempted worker returns to updates it has not seen.", "",
-            tables.to_markdown(lag), "![Policy lag against threads](figures/policy_lag.png)", ""]
+            tables.to_markdown(lag), f"![Policy lag against threads]({FIGURES_DIR / 'policy_lag'}.png)", ""]
 
 
 def _compute(results: Results) -> list[str]:

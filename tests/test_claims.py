@@ -188,9 +188,9 @@ def test_the_claims_command_writes_every_verdict_and_the_rule(root, tmp_path):
     # each source's figure, drawn from the runs behind its claims, under its heading
     for source, name in [("Table 2", "table2"), ("Figure 3/S9", "figure3"), ("Figure 2/S11", "figure2"),
                          ("Figure S5", "figure_s5"), ("Table S3/Table 1", "lstm")]:
-        assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 0
+        assert (tmp_path / "figures" / "claims" / f"{name}.png").stat().st_size > 0
         assert f"### {source}\n\n![" in text
-    assert "![Policy lag against threads](figures/policy_lag.png)" in text
+    assert "![Policy lag against threads](figures/claims/policy_lag.png)" in text
     # 55 runs of 100 s, 11 of them with 2 threads on 2 cores
     assert "All 55 runs: 1.53 wall-clock hours, one run at a time; 1.83 core-hours." in text
     assert "| 16 | 0.44 | 0.44 | synthetic x 2 | `python -m asyncbench -m experiment=claims_lr hydra.sweep.dir=results/claims/lr` |" in text
