@@ -12,6 +12,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Session fixtures that train with the real app: a test that uses one is `slow`, as a test that runs the
+# app itself is (the fast tier, -m "not slow and not benchmark", leaves it out).
+TRAINING_FIXTURES = {"sweep", "damaged", "finished_run"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def run_app(*overrides, timeout=300, env=None):
     """Run `python -m asyncbench OVERRIDES...` in the repository root; return the finished process."""
     environment = {**os.environ, **(env or {})}

@@ -319,7 +319,8 @@ def test_bad_input_gives_one_line(tmp_path, arguments, message):
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("preset", sorted(path.stem for path in (ROOT / "conf" / "experiment").glob("*.yaml")))
+@pytest.mark.parametrize("preset", [pytest.param(name, marks=[pytest.mark.slow] if name.startswith("atari57") else [])
+                                    for name in sorted(path.stem for path in (ROOT / "conf" / "experiment").glob("*.yaml"))])
 def test_every_value_an_experiment_preset_sweeps_composes_and_validates(preset):
     """Each value of each axis the preset's sweep sets (seeds aside: they change no setting's validity),
     with the other axes at their first values, parsed by Hydra's own override parser, composes into a

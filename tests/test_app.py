@@ -87,12 +87,12 @@ def test_a_bad_setting_fails_with_one_line_before_anything_starts(tmp_path, over
     assert not (tmp_path / "run.json").exists()
 
 
-def test_an_unknown_game_lists_all_57_atari_games_both_cartpoles_and_the_5_minatar_games(tmp_path):
+def test_an_unknown_game_lists_every_game_atari_cartpole_minatar_and_control(tmp_path):
     done = run_app("game=pongg", f"hydra.run.dir={tmp_path}")
     listed = done.stderr.strip().split("expected one of ", 1)[1].split(", ")
-    assert len(listed) == 64
+    assert len(listed) == 57 + 2 + 5 + 9  # Atari, both CartPoles, MinAtar, 7 Control Suite tasks, HalfCheetah, Pendulum
     assert {"cartpole", "cartpole_no_velocities", "pong", "video_pinball", "yars_revenge", "minatar_asterix",
-            "minatar_space_invaders"} <= set(listed)
+            "minatar_space_invaders", "dmc_cheetah_run", "dmc_walker_walk", "half_cheetah", "pendulum"} <= set(listed)
 
 
 @pytest.fixture

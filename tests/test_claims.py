@@ -172,6 +172,7 @@ def test_policy_lag_per_thread_count(root):
     assert tables.policy_lag(load_results([root / "lr"])) is None
 
 
+@pytest.mark.slow
 def test_the_claims_command_writes_every_verdict_and_the_rule(root, tmp_path):
     done = subprocess.run([sys.executable, "-m", "analysis", "claims", str(root), "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -71,6 +71,7 @@ def test_log_uniform_draws_are_reproducible_and_log_uniform():
     assert statistics.pstdev(exponents) == pytest.approx(2 / math.sqrt(12), abs=0.02)
 
 
+@pytest.mark.slow
 def test_a_seed_sweep_with_sampled_learning_rates_records_each_rate(tmp_path):
     done = run_app("-m", "lr_sampling=log_uniform", "seed=3,4", "frames=2000", "evaluation.enabled=false",
                    f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=seed_${seed}")

@@ -110,6 +110,7 @@ def test_an_interrupted_run_outside_the_root_continues_from_its_checkpoint_in_pl
     assert episodes_after.startswith(episodes_before.rsplit("\n", 2)[0]) and len(episodes_after) > len(episodes_before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("added, plain", [
     ("+thread=4", "thread=4"),
     ("+algorithm.betta=0.1", "algorithm.betta=0.1"),
@@ -131,6 +132,7 @@ def test_an_added_key_without_a_near_setting_lists_the_settings(tmp_path):
     assert len(refused.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_an_added_key_fails_each_job_of_a_sweep_before_it_starts(tmp_path):
     done = run_app("-m", "+thread=4", "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=seed_${seed}")
     assert done.returncode == 1
@@ -141,6 +143,7 @@ def test_an_added_key_fails_each_job_of_a_sweep_before_it_starts(tmp_path):
            "algorithm," in done.stderr
 
 
+@pytest.mark.slow
 def test_hydras_own_plus_keys_and_a_forced_override_still_work(tmp_path):
     done = run_app("+hydra.job.env_set.ASYNCBENCH_PROBE=1", "++threads=1", *TINY[0:1], *TINY[2:],
                    f"hydra.run.dir={tmp_path}")

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import asyncbench.config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +107,7 @@ print(",".join(failed))
 """
 
 
+@pytest.mark.slow
 def test_every_module_imports_alone_in_a_fresh_process():
     libraries = sorted({imported.split(".")[0] for path in MODULES.values() for imported, in_function in imports(path)
                         if not in_function and imported.split(".")[0] not in PACKAGES})

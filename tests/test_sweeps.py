@@ -109,6 +109,7 @@ def test_a_failing_job_keeps_the_other_results_and_the_summary_says_why(tmp_path
     assert summary[-1] == "asyncbench: error: 1 job(s) of the sweep did not complete (listed above)"
 
 
+@pytest.mark.slow
 def test_a_bad_value_in_one_job_fails_only_that_job_and_says_why(tmp_path):
     done = run_app("-m", "threads=0,1", "frames=5000", *QUICK[1:], f"hydra.sweep.dir={tmp_path}",
                    "hydra.sweep.subdir=threads_${threads}", "hydra.sweeper.max_batch_size=1")

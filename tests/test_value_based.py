@@ -105,6 +105,7 @@ def test_final_epsilon_is_drawn_again_every_n_episodes_when_asked():
     assert len(exploration.finals_drawn) == 3  # at start, after episodes 2 and 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("game, unit, interval, frames_per_step", [
     ("cartpole", "frames", 5000, 1),
     ("pong", "steps", 250, 4),  # 250 agent steps = 1000 emulator frames
