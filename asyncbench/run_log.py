@@ -39,6 +39,7 @@ from asyncbench.records import (
     CsvLog,
     write_json_atomically,
 )
+from asyncbench.progress_bar import progress_bar
 from asyncbench.shared import SharedState
 from asyncbench.tensorboard import EVENT_FILE_PREFIX, TensorBoardLog
 from asyncbench.totals import Totals
@@ -85,6 +86,7 @@ class RunLog:
             "target_updates": [],  # T at each theta- <- theta (value-based methods)
             "error": None,
         }
+        self.final_evaluation_bar = None  # on a terminal, while the final weights are evaluated
         # Seconds of training before the checkpoint this run continues from: the run's clock goes on from there.
         self.trained_before = 0.0
         if checkpoint is not None:
@@ -119,7 +121,13 @@ class RunLog:
                                     "score": record.score, "length": record.length, "final": record.final})
         if self.tensorboard and len(scores) == self.config.evaluation.episodes:
             self.tensorboard.evaluation(record.frames, scores)
+        if record.final and self.final_evaluation_bar is not None:
+            self.final_evaluation_bar.update()
         return scores
+
+    def start_final_evaluation(self) -> None:
+        self.final_evaluation_bar = progress_bar(total=self.config.evaluation.episodes,
+                                                 description="final evaluation", unit="episode")
 
     def worker_ready(self, record: WorkerReady) -> None:
         self.worker_info[record.rank].update(pid=record.pid, torch_threads=record.torch_threads,
@@ -224,6 +232,8 @@ class RunLog:
             csv_log.close()
         if self.tensorboard:
             self.tensorboard.close()
+        if self.final_evaluation_bar is not None:
+            self.final_evaluation_bar.close()
         totals = self.totals
         wall = max(stopped_at - self.start_time, 1e-9)
         self.info["summary"].update(
