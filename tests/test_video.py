@@ -6,10 +6,15 @@ import subprocess
 import sys
 
 import imageio_ffmpeg
+import numpy as np
 import pytest
 from PIL import Image
 
+from analysis.loading import load_results
+from analysis.report import write_report
+from asyncbench.video import BEST_GIF, VIDEO_DIR, write_gif
 from conftest import ROOT, run_app
+from tests.synthetic_runs import write_run
 
 TINY_RUN = ("threads=1", "frames=2000", "evaluation.enabled=false", "status_interval_seconds=2")
 
@@ -71,3 +76,21 @@ def test_video_of_a_game_without_a_screen_fails_with_one_line(tmp_path):
     assert done.returncode != 0 and not (tmp_path / "videos").exists()
     assert done.stderr.strip().splitlines() == [
         "asyncbench.reevaluate: error: --video does not fit game=cartpole (classic): expected an Atari or a MinAtar game"]
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_recorded_episode_of_the_best_run_of_each_game(tmp_path):
+    # Three runs of one game, the better two recorded: the report shows the best recorded one's GIF.
+    for seed, score, colour in ((0, 5.0, 40), (1, 9.0, 200), (2, 20.0, None)):
+        run_dir = tmp_path / "runs" / str(seed)
+        write_run(run_dir, algorithm="a3c", game="minatar_breakout", seed=seed, episodes=[(1000, 1.0, score)],
+                  final_scores=[score])
+        if colour is not None:
+            (run_dir / VIDEO_DIR).mkdir()
+            write_gif([np.full((20, 20, 3), colour, np.uint8)] * 2, 10, run_dir / VIDEO_DIR / BEST_GIF)
+
+    report = write_report(load_results([tmp_path / "runs"]), tmp_path / "report", "test").read_text()
+
+    shown = tmp_path / "report" / "figures" / f"minatar_breakout_{BEST_GIF}"
+    assert f"](figures/minatar_breakout_{BEST_GIF})" in report and str(tmp_path / "runs" / "1") in report
+    assert shown.read_bytes() == (tmp_path / "runs" / "1" / VIDEO_DIR / BEST_GIF).read_bytes()
