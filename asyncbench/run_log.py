@@ -32,6 +32,7 @@ from asyncbench.messages import (
     WorkerReady,
     process_name,
 )
+from asyncbench.progress_bar import progress_bar
 from asyncbench.records import (
     EPISODE_COLUMNS,
     EVALUATION_COLUMNS,
@@ -39,7 +40,6 @@ from asyncbench.records import (
     CsvLog,
     write_json_atomically,
 )
-from asyncbench.progress_bar import progress_bar
 from asyncbench.shared import SharedState
 from asyncbench.tensorboard import EVENT_FILE_PREFIX, TensorBoardLog
 from asyncbench.totals import Totals
@@ -230,8 +230,11 @@ class RunLog:
             log.error("could not write the last results: %s", write_error)
         for csv_log in self._csv_logs():
             csv_log.close()
-        if self.tensorboard:
-            self.tensorboard.close()
+        try:
+            if self.tensorboard:
+                self.tensorboard.close()
+        except OSError as write_error:
+            log.error("could not write the last results: %s", write_error)
         if self.final_evaluation_bar is not None:
             self.final_evaluation_bar.close()
         totals = self.totals
