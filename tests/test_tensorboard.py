@@ -1,6 +1,7 @@
 """TensorBoard's event files, read back with TensorBoard's own reader and checked against the CSV files
 the same run wrote: real app, real processes."""
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -12,7 +13,9 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
+from asyncbench.tensorboard import TensorBoardLog
 from conftest import ROOT, read_csv, run_app
+from test_faults import mount_tmpfs  # noqa: F401 (a fixture)
 from test_sweeps import wait_for
 
 QUICK = ("game=cartpole", "status_interval_seconds=2", "progress_interval_seconds=0.5")
@@ -112,3 +115,17 @@ def test_logger_tensorboard_false_writes_no_event_files(tmp_path):
                    f"hydra.run.dir={tmp_path}")
     assert done.returncode == 0, done.stderr
     assert read_csv(tmp_path / "episodes.csv") and not list(tmp_path.glob("events.out.tfevents.*"))
+
+
+def test_a_full_disk_fails_a_write_with_an_os_error_naming_the_event_file(mount_tmpfs):
+    run_dir = mount_tmpfs("size=64k")
+    log = TensorBoardLog(run_dir, ("policy_loss",), {"lr": 0.003})
+    with pytest.raises(OSError) as raised:
+        for frames in range(100_000):  # some 50 bytes an episode: the disk fills within 2,000
+            log.episode(frames, 1.0, 10)
+            if frames % 100 == 0:
+                log.progress({"T": frames, "fps": 1000.0})
+    with contextlib.suppress(OSError):  # what is left in its buffer does not fit either
+        log.close()
+
+    assert raised.value.strerror == "No space left on device" and raised.value.filename == str(log.path)
