@@ -8,14 +8,11 @@ import argparse
 import logging
 import shlex
 import sys
-import time
 from pathlib import Path
 
 from analysis.claims_report import write_claims
 from analysis.loading import NoRuns, load_results
 from analysis.report import write_report
-
-PROGRESS_INTERVAL_SECONDS = 2.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="analysis: warning: %(message)s", level=logging.WARNING)
     try:
         given = dict(_reference_score(text) for text in arguments.reference_score)
-        results = load_results(arguments.roots, progress=_progress_printer())
+        results = load_results(arguments.roots)
         out = arguments.out or arguments.roots[0] / arguments.command
         command = shlex.join(["python", "-m", "analysis", *(sys.argv[1:] if argv is None else argv)])
         if arguments.command == "report":
@@ -56,20 +53,6 @@ def _reference_score(text: str) -> tuple[str, float]:
         return game, float(score)
     except ValueError:
         raise ValueError(f"--reference-score {text!r}: expected GAME=SCORE, e.g. pong=0") from None
-
-
-def _progress_printer():
-    """A progress callback that prints 'read N/M runs' at most every few seconds, so that a long load shows progress."""
-    started = last = time.monotonic()
-
-    def show(done: int, total: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= PROGRESS_INTERVAL_SECONDS or (done == total and now - started >= PROGRESS_INTERVAL_SECONDS):
-            print(f"analysis: read {done:,}/{total:,} runs", file=sys.stderr)
-            last = now
-
-    return show
 
 
 if __name__ == "__main__":

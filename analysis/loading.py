@@ -13,7 +13,7 @@ import gzip
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,6 +24,7 @@ import pandas as pd
 
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import OPERATIONAL_SETTINGS, ConfigError, load_config
+from asyncbench.progress_bar import progress_bar
 from asyncbench.records import EPISODE_COLUMNS, EVALUATION_COLUMNS, PROGRESS_COLUMNS
 
 log = logging.getLogger("analysis")
@@ -104,12 +105,11 @@ def find_run_dirs(roots: Iterable[Path]) -> list[Path]:
     return found
 
 
-def load_results(roots: Iterable[Path | str], progress: Callable[[int, int], None] | None = None) -> Results:
-    """Load every completed run under `roots` (see the module docstring).
+def load_results(roots: Iterable[Path | str]) -> Results:
+    """Load every completed run under `roots` (see the module docstring), with a progress bar on a terminal.
 
     Args:
         roots: results directories: a single run, a sweep, or a folder of many.
-        progress: called as progress(runs read, runs found) while run.json files are read.
 
     Raises:
         NoRuns: no run.json under the roots, or none of the runs could be used.
@@ -121,13 +121,11 @@ def load_results(roots: Iterable[Path | str], progress: Callable[[int, int], Non
     ids = _run_ids(run_dirs, roots)
     skipped: dict[int, str] = {}
     infos: dict[int, dict[str, Any]] = {}
-    for index, run_dir in enumerate(run_dirs):
+    for index, run_dir in enumerate(progress_bar(run_dirs, description="reading runs", unit="run")):
         try:
             infos[index] = _read_run_json(run_dir)
         except _Skip as reason:
             skipped[index] = str(reason)
-        if progress:
-            progress(index + 1, len(run_dirs))
     tables = {}
     for file_name, (table, required) in RUN_TABLES.items():
         tables[table], bad = _read_csv_files(run_dirs, list(infos), file_name, required)

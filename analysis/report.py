@@ -4,6 +4,7 @@ the paper's tables (also as CSV) and figures (PNG and SVG) beside it."""
 from __future__ import annotations
 
 import importlib.metadata
+import shutil
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +15,7 @@ from analysis import paper, tables
 from analysis.figures import FIGURES, save_figure, task
 from analysis.loading import Results
 from asyncbench.atari import catalogue
+from asyncbench.video import BEST_GIF, VIDEO_DIR
 
 ANALYSIS_PACKAGES = ("pandas", "numpy", "scipy", "matplotlib", "seaborn")
 
@@ -71,6 +73,7 @@ def write_report(results: Results, out: Path, command: str, given: Mapping[str, 
         save_figure(name, results, out / "figures", references)
         lines += [f"## {figure.title}", "", f"{figure.caption} Measured {task(results)}.", "",
                   f"![{figure.title}](figures/{name}.png)", ""]
+    lines += _videos_section(results, out / "figures")
     report = out / "report.md"
     report.write_text("\n".join(lines))
     return report
@@ -94,7 +97,7 @@ def _host_section(results: Results) -> list[str]:
             "frames": ("frames", "first"), "max_seconds": ("max_seconds", "first"),
             "mean_frames_done": ("frames_done", "mean"), "mean_wall_seconds": ("wall_seconds", "mean"),
             "mean_frames_per_second": ("frames_per_second", "mean")}.items() if name not in keys}).reset_index()
-    total_hours = (runs["wall_seconds"].sum() + runs["startup_seconds"].fillna(0).sum()) / 3600
+    total_hours = (runs["wall_seconds"].sum() + pd.to_numeric(runs["startup_seconds"]).fillna(0).sum()) / 3600
     versions = (results.versions.groupby("package")["version"].agg(lambda seen: ", ".join(sorted(set(map(str, seen)))))
                 .reset_index())
     analysis_versions = pd.DataFrame([(package, importlib.metadata.version(package)) for package in ANALYSIS_PACKAGES],
@@ -130,3 +133,20 @@ def _differences_section(results: Results) -> list[str]:
         lines.append(f"- One learning rate ({runs['lr'].iloc[0]:g}) for every run; the paper draws it per run, so "
                      "its best-k-of-N curves pick among learning rates where these pick among seeds.")
     return lines + [""]
+
+
+def _videos_section(results: Results, figures: Path) -> list[str]:
+    """The best-scoring episode of the best run of each game (highest final score) among the runs
+    whose episodes were recorded, copied beside the figures."""
+    lines = ["## The agent playing", ""]
+    runs = results.runs.assign(gif=[Path(path) / VIDEO_DIR / BEST_GIF for path in results.runs["path"]])
+    recorded = runs[[gif.exists() for gif in runs["gif"]]]
+    if recorded.empty:
+        return lines + ["No run has recorded episodes: `python -m asyncbench.reevaluate RUN_DIR --video` records "
+                        "a run's (docs/video.md).", ""]
+    for game, game_runs in recorded.groupby("game"):
+        best = game_runs.sort_values("final_score", ascending=False, na_position="last").iloc[0]
+        shutil.copyfile(best["gif"], figures / f"{game}_{BEST_GIF}")
+        lines += [f"{game}: the best-scoring recorded episode of `{best['path']}` (final score "
+                  f"{best['final_score']:g}).", "", f"![{game} played by the agent](figures/{game}_{BEST_GIF})", ""]
+    return lines

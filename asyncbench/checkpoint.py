@@ -3,9 +3,9 @@
 A checkpoint holds the shared parameters theta (and theta-), the shared optimizer statistics, the
 global counter T, the training time so far, the random states of the main process and of each
 worker (as the worker last reported them, at most `worker_stats_interval_seconds` old), and the
-results written so far (the CSV files' whole rows and the supervisor's running totals), so that a
-resumed run's files read as one run. The optimizer statistics are the shared ones (Shared RMSProp's g)
-or each worker's own (`optimizer=rmsprop`, `momentum_sgd`: one row a worker). What lives only inside
+results written so far (the CSV files' whole rows, TensorBoard's event files and the supervisor's
+running totals), so that a resumed run's files read as one run. The optimizer statistics are the
+shared ones (Shared RMSProp's g) or each worker's own (`optimizer=rmsprop`, `momentum_sgd`: one row a worker). What lives only inside
 a worker starts afresh after a resume: its episode in progress (and the emulator's own stream, which
 only sticky actions use); Hogwild updates make a run nondeterministic anyway.
 """
@@ -45,7 +45,8 @@ class Checkpoint:
         parameters: theta, the flat shared parameter vector.
         target_parameters: theta-, for the value-based methods, or None.
         statistics: the optimizer statistics: the shared vector, or one row per worker.
-        results: each CSV file's name and its whole rows so far, header included.
+        results: each CSV file's name and its whole rows so far, header included; each TensorBoard
+            event file's name and its bytes so far.
         totals: the supervisor's running totals (episodes, updates, recent returns, evaluations, ...).
         rng: the main process's RNG states (torch and Python).
         worker_random_states: each worker's random states by rank (`asyncbench.worker.random_states`).
@@ -56,13 +57,13 @@ class Checkpoint:
     parameters: torch.Tensor
     target_parameters: torch.Tensor | None
     statistics: torch.Tensor
-    results: dict[str, str]
+    results: dict[str, str | bytes]
     totals: dict[str, Any]
     rng: dict[str, Any] = field(default_factory=lambda: {"torch": torch.get_rng_state(), "python": random.getstate()})
     worker_random_states: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def take(cls, shared: SharedState, wall_seconds: float, results: dict[str, str],
+    def take(cls, shared: SharedState, wall_seconds: float, results: dict[str, str | bytes],
              totals: dict[str, Any], worker_random_states: dict[int, dict[str, Any]]) -> "Checkpoint":
         """A snapshot of `shared` as it is now (the workers may be writing theta meanwhile: Hogwild)."""
         return cls(

@@ -34,6 +34,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 OPERATIONAL_SETTINGS = (
     "resume", "checkpoint_interval_seconds", "worker_restarts", "status_interval_seconds", "progress_interval_seconds",
     "worker_stats_interval_seconds", "shutdown_grace_seconds", "pin_workers", "evaluation.final_timeout_seconds",
+    "logger",
 )
 
 
@@ -104,6 +105,11 @@ class EvaluationConfig:
 
 
 @dataclass
+class LoggerConfig:
+    tensorboard: bool = MISSING
+
+
+@dataclass
 class ResumeConfig:
     enabled: bool = MISSING
     root: str = checked(Check(lambda v: bool(v.strip()), "a directory"))
@@ -127,6 +133,7 @@ class Config:
     atari: AtariConfig = MISSING
     evaluation: EvaluationConfig = MISSING
     resume: ResumeConfig = MISSING
+    logger: LoggerConfig = MISSING
 
     threads: int = checked(at_least(1, "an integer"))
     t_max: Optional[int] = field(default=None, metadata={"check": at_least(1, "an integer")})  # null: whole episodes

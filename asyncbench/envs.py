@@ -17,8 +17,9 @@ gym.register_envs(ale_py)
 SCREEN = (160, 210)  # the Atari 2600 screen, (width, height): AtariPreprocessing leaves it unresized
 
 
-def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
+def make_env(game: GameConfig, atari: AtariConfig, seed: int, render_mode: str | None = None) -> gym.Env:
     """A seeded environment; Atari games get Mnih et al. 2015's preprocessing (cited in S8).
+    `render_mode="rgb_array"`: `render()` returns the screen in colour (a video's frame).
 
     Atari: the minimal action set, `frame_skip` repeats of each action with a max over the last
     two frames, luminance, the rows `crop_rows` if set, `screen_size` square, up to `noop_max` no-ops
@@ -42,6 +43,7 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
             repeat_action_probability=atari.repeat_action_probability,
             max_num_frames_per_episode=atari.max_episode_frames,
             full_action_space=False,
+            render_mode=render_mode,
         )
         env = AtariPreprocessing(
             env,
@@ -57,10 +59,12 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int) -> gym.Env:
         env = FrameStackObservation(env, stack_size=atari.frame_stack)
     elif game.kind == "minatar":
         env = _minatar(game.env_id, game.minatar)
+        if render_mode == "rgb_array":
+            env = MinAtarPictures(env)
     elif game.kind == "continuous":
         env = _control(game.env_id)
     else:
-        env = gym.make(game.env_id)
+        env = gym.make(game.env_id, render_mode=render_mode)
         if game.observed_indices is not None:
             env = _observe_only(env, list(game.observed_indices))
     env.reset(seed=seed)
@@ -178,6 +182,23 @@ class MinAtarPlanes(gym.ObservationWrapper):
 
     def observation(self, grid: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(grid.transpose(2, 0, 1), dtype=np.float32)
+
+
+class MinAtarPictures(gym.Wrapper):
+    """MinAtar's grid as a picture for a video: black where a cell is empty, else the colour of the
+    last channel set in it (as MinAtar's own display), each cell `CELL_PIXELS` pixels square. MinAtar's
+    own rgb_array is 10x10 pixels, too small to watch."""
+
+    CELL_PIXELS = 16
+    # Matplotlib's tab10, one colour a channel (MinAtar's games have at most 10 channels).
+    COLOURS = np.array([(0, 0, 0), (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+                        (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)], np.uint8)
+    render_mode = "rgb_array"
+
+    def render(self) -> np.ndarray:
+        grid = self.unwrapped.game.state()  # (10, 10, channels) booleans
+        last_set = (grid * np.arange(1, grid.shape[2] + 1)).max(axis=2)
+        return self.COLOURS[last_set].repeat(self.CELL_PIXELS, axis=0).repeat(self.CELL_PIXELS, axis=1)
 
 
 def frames_per_step(game: GameConfig, atari: AtariConfig) -> int:

@@ -77,9 +77,9 @@ def run_evaluator(config: Config, shared: SharedState, records: Connection) -> N
 class Player:
     """The evaluator's side of a game: one environment per episode played at once, a network and the
     policy `evaluation.policy`, seeded from (seed, `evaluation.seed_offset`), so that the same weights
-    play the same episodes."""
+    play the same episodes; `render_mode` as `make_env`'s (a video's)."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, render_mode: str | None = None):
         self.evaluation = config.evaluation
         seed = worker_seed(config.seed, self.evaluation.seed_offset)
         torch.manual_seed(seed)
@@ -87,7 +87,7 @@ class Player:
         # Setting up an Atari game costs 0.17 s of CPU: only as many as play at once.
         env_seeds = np.random.SeedSequence([config.seed, self.evaluation.seed_offset]).generate_state(
             min(self.evaluation.side_by_side, self.evaluation.episodes))
-        self.envs = [make_env(config.game, config.atari, int(env_seed)) for env_seed in env_seeds]
+        self.envs = [make_env(config.game, config.atari, int(env_seed), render_mode) for env_seed in env_seeds]
         self.n_actions = action_size(self.envs[0].action_space)
         self.method = ALGORITHMS[config.algorithm.name](config.algorithm, config.gamma, seed)
         self.network = build_network(config, self.envs[0].observation_space.shape, self.n_actions)

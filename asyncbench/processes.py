@@ -173,6 +173,8 @@ class Processes:
         if EVALUATOR_RANK in self.started:
             final = completed and not failures and self.config.evaluation.final
             grace = self.config.evaluation.final_timeout_seconds if final else 0.0
+            if final:
+                self.run_log.start_final_evaluation()
             failures += self._stop({EVALUATOR_RANK: self.started[EVALUATOR_RANK]}, grace)
         self.inbox.close()
         dead = dead_helper(self.config.start_method)

@@ -1,5 +1,6 @@
-"""`python -m asyncbench.reevaluate RUN_DIR [evaluation.policy=greedy ...]`: play a finished run's final
-weights (its `model.pt`) again, under the evaluation protocol it ran with or under another.
+"""`python -m asyncbench.reevaluate RUN_DIR [--video] [evaluation.policy=greedy ...]`: play a finished run's
+final weights (its `model.pt`) again, under the evaluation protocol it ran with or under another; with
+`--video`, record the episodes (`asyncbench.video`).
 
 Scores depend on the protocol as much as on the weights (Pong's sampled and greedy policies differ by
 several points; the paper never says which it used), so a result can be checked under each without
@@ -23,8 +24,10 @@ import torch
 from asyncbench.config import Config, ConfigError, rebuild_config
 from asyncbench.errors import exit_with
 from asyncbench.evaluator import Player
+from asyncbench.video import Recording, frames_per_second
 from asyncbench.worker import prepare_torch
 
+VIDEO_KINDS = ("atari", "minatar")  # the games with a screen (classic control's needs pygame)
 PROTOCOL_SETTINGS = ("evaluation.", "atari.noop_max=", "atari.repeat_action_probability=",
                      "atari.max_episode_frames=", "game.minatar.sticky_action_probability=",
                      "game.minatar.max_episode_steps=")
@@ -48,37 +51,49 @@ def config_of_run(run_dir: Path, protocol: list[str]) -> Config:
     return rebuild_config(run_overrides, run_config, changes=protocol)
 
 
-def reevaluate(run_dir: Path, protocol: list[str]) -> list[float]:
-    """Play `evaluation.episodes` episodes with the run's final weights; print each, return the scores."""
+def reevaluate(run_dir: Path, protocol: list[str], video: bool = False) -> list[float]:
+    """Play `evaluation.episodes` episodes with the run's final weights; print each, return the scores.
+    With `video`, record them into the run's `videos/`."""
     config = config_of_run(run_dir, protocol)
+    if video and config.game.kind not in VIDEO_KINDS:
+        raise ConfigError(f"--video does not fit game={config.game.name} ({config.game.kind}): expected an Atari "
+                          f"or a MinAtar game")
     prepare_torch()
-    player = Player(config)
+    player = Player(config, render_mode="rgb_array" if video else None)
+    recording = Recording(player, run_dir, frames_per_second(config)) if video else None
     weights = run_dir / "model.pt"
     try:
         player.network.load_state_dict(torch.load(weights, weights_only=True))
     except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
         raise ConfigError(f"{weights} is not this run's network ({' '.join(str(error).split()).split('. ')[0]})") from error
     evaluation = config.evaluation
-    scores = []
+    scores = {}
 
     def ended(episode: int, score: float, length: int) -> None:
-        scores.append(score)
+        scores[episode] = score
+        if recording is not None:
+            recording.ended(episode, score)
         print(f"episode {episode + 1}/{evaluation.episodes}: score {score:g}, {length:,} steps", flush=True)
 
     player.play(pace=lambda: None, ended=ended)
+    if recording is not None:
+        written = recording.finish(evaluation.episodes)
+        print(f"{len(written) - 1} videos and the best episode's GIF written to {written[-1].parent}")
     changes = f"changed: {' '.join(protocol)}" if protocol else "the run's own protocol"
-    print(f"{run_dir}: mean {statistics.mean(scores):.2f} over {len(scores)} episodes, "
+    print(f"{run_dir}: mean {statistics.mean(scores.values()):.2f} over {len(scores)} episodes, "
           f"policy {evaluation.policy} ({changes})")
-    return scores
+    return [scores[episode] for episode in sorted(scores)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m asyncbench.reevaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path, help="a run's directory: its run.json and model.pt")
     parser.add_argument("protocol", nargs="*", help="evaluation.KEY=VALUE (or atari.noop_max=...) overrides")
-    arguments = parser.parse_args()
+    parser.add_argument("--video", action="store_true",
+                        help="record each episode to RUN_DIR/videos/episode-N.mp4, the best also as best_episode.gif")
+    arguments = parser.parse_intermixed_args()  # --video before or after the protocol's overrides
     try:
-        reevaluate(arguments.run_dir, arguments.protocol)
+        reevaluate(arguments.run_dir, arguments.protocol, arguments.video)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:

@@ -3,8 +3,9 @@
 `episodes.csv` and `evaluations.csv` get a row for each record that comes in, `progress.csv` one
 every `progress_interval_seconds`; the status line goes to the log every `status_interval_seconds`;
 `run.json` says how the run stands (status, workers, summary, error) and is replaced atomically each
-time. A checkpoint carries the totals and the files' rows, so that a resumed run's files read as one
-run. A write that fails (a full disk, a read-only directory) raises an OSError naming the file and
+time; with `logger.tensorboard`, TensorBoard's event files get the same records (`asyncbench.tensorboard`).
+A checkpoint carries the totals, the files' rows and the event files, so that a resumed run's files read
+as one run. A write that fails (a full disk, a read-only directory) raises an OSError naming the file and
 leaves every file whole.
 """
 
@@ -31,6 +32,7 @@ from asyncbench.messages import (
     WorkerReady,
     process_name,
 )
+from asyncbench.progress_bar import progress_bar
 from asyncbench.records import (
     EPISODE_COLUMNS,
     EVALUATION_COLUMNS,
@@ -39,6 +41,7 @@ from asyncbench.records import (
     write_json_atomically,
 )
 from asyncbench.shared import SharedState
+from asyncbench.tensorboard import EVENT_FILE_PREFIX, TensorBoardLog
 from asyncbench.totals import Totals
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,10 @@ class RunLog:
         self.evaluations_csv = CsvLog(run_dir / "evaluations.csv", EVALUATION_COLUMNS, earlier.get("evaluations.csv"))
         self.progress_csv = CsvLog(run_dir / "progress.csv", PROGRESS_COLUMNS + tuple(self.totals.stat_sums),
                                    earlier.get("progress.csv"))
+        self.tensorboard = None
+        if config.logger.tensorboard:
+            event_files = {name: content for name, content in earlier.items() if name.startswith(EVENT_FILE_PREFIX)}
+            self.tensorboard = TensorBoardLog(run_dir, tuple(self.totals.stat_sums), resolved_config, event_files)
         self.info: dict[str, Any] = {
             "status": "starting",
             "config": resolved_config,
@@ -79,6 +86,7 @@ class RunLog:
             "target_updates": [],  # T at each theta- <- theta (value-based methods)
             "error": None,
         }
+        self.final_evaluation_bar = None  # on a terminal, while the final weights are evaluated
         # Seconds of training before the checkpoint this run continues from: the run's clock goes on from there.
         self.trained_before = 0.0
         if checkpoint is not None:
@@ -95,6 +103,8 @@ class RunLog:
         self.totals.add_episode(record)
         self.episodes_csv.write({"T": record.frames, "wall_seconds": record.wall_seconds, "worker": record.rank,
                                  "return": record.episode_return, "length": record.length})
+        if self.tensorboard:
+            self.tensorboard.episode(record.frames, record.episode_return, record.length)
 
     def update_stats(self, record: UpdateStats) -> None:
         self.totals.add_updates(record)
@@ -109,7 +119,15 @@ class RunLog:
         scores = self.totals.add_evaluation(record)
         self.evaluations_csv.write({"T": record.frames, "wall_seconds": record.wall_seconds, "episode": record.episode,
                                     "score": record.score, "length": record.length, "final": record.final})
+        if self.tensorboard and len(scores) == self.config.evaluation.episodes:
+            self.tensorboard.evaluation(record.frames, scores)
+        if record.final and self.final_evaluation_bar is not None:
+            self.final_evaluation_bar.update()
         return scores
+
+    def start_final_evaluation(self) -> None:
+        self.final_evaluation_bar = progress_bar(total=self.config.evaluation.episodes,
+                                                 description="final evaluation", unit="episode")
 
     def worker_ready(self, record: WorkerReady) -> None:
         self.worker_info[record.rank].update(pid=record.pid, torch_threads=record.torch_threads,
@@ -161,6 +179,8 @@ class RunLog:
             **totals.take_stat_means(),
         }
         self.progress_csv.write(row)
+        if self.tensorboard:
+            self.tensorboard.progress(row)
         self.info["summary"].update(frames=frames, wall_seconds=round(now - self.start_time, 3),
                                     episodes=totals.episodes, mean_return_last_100=row["return_mean_100"],
                                     policy_lag=totals.policy_lags.summary())
@@ -183,7 +203,8 @@ class RunLog:
         checkpoint = Checkpoint.take(
             shared,
             wall_seconds=now - self.start_time,
-            results={csv_log.path.name: csv_log.contents() for csv_log in self._csv_logs()},
+            results={**{csv_log.path.name: csv_log.contents() for csv_log in self._csv_logs()},
+                     **(self.tensorboard.files() if self.tensorboard else {})},
             totals={**self.totals.for_checkpoint(), "target_updates": self.info["target_updates"],
                     "summary": self.info["summary"]},
             worker_random_states=dict(self.worker_random_states),
@@ -210,6 +231,13 @@ class RunLog:
             log.error("could not write the last results: %s", write_error)
         for csv_log in self._csv_logs():
             csv_log.close()
+        try:
+            if self.tensorboard:
+                self.tensorboard.close()
+        except OSError as write_error:
+            log.error("could not write the last results: %s", write_error)
+        if self.final_evaluation_bar is not None:
+            self.final_evaluation_bar.close()
         totals = self.totals
         wall = max(stopped_at - self.start_time, 1e-9)
         self.info["summary"].update(

@@ -18,12 +18,15 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
+
+from asyncbench.progress_bar import progress_bar
 
 JOB_FINISH_SECONDS = 10  # beyond its workers' shutdown grace, for a job to write its files when stopped
 
@@ -110,15 +113,15 @@ def _still_running(run_json: Path, pid: int) -> bool:
         return False
 
 
-def _job_infos(sweep_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Each job's run.json path and content (an empty dict where it is missing or unreadable)."""
-    infos = []
-    for job_dir in sorted((hydra_dir.parent for hydra_dir in sweep_dir.rglob(".hydra")), key=_job_order):
+def _job_infos(sweep_dir: Path, description: str | None = None) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Each job's run.json path and content (an empty dict where it is missing or unreadable); with a
+    `description`, under a progress bar."""
+    job_dirs = sorted((hydra_dir.parent for hydra_dir in sweep_dir.rglob(".hydra")), key=_job_order)
+    for job_dir in job_dirs if description is None else progress_bar(job_dirs, description=description, unit="job"):
         try:
-            infos.append((job_dir / "run.json", json.loads((job_dir / "run.json").read_text())))
+            yield job_dir / "run.json", json.loads((job_dir / "run.json").read_text())
         except (OSError, ValueError):
-            infos.append((job_dir / "run.json", {}))
-    return infos
+            yield job_dir / "run.json", {}
 
 
 class LocalRayCluster(Callback):
@@ -165,7 +168,7 @@ def summarize(sweep_dir: Path) -> tuple[list[str], int]:
         return [], 0
     outcomes: Counter[str] = Counter()
     problems = []
-    for run_json, info in _job_infos(sweep_dir):
+    for run_json, info in _job_infos(sweep_dir, description="reading the jobs' run.json"):
         name = run_json.parent.relative_to(sweep_dir)
         if not info:
             info = {"status": "not started", "error": f"no run.json; see {run_json.parent / 'asyncbench.log'}"}
