@@ -37,7 +37,7 @@ def mount_tmpfs(tmp_path):
 
 @pytest.mark.slow
 def test_a_full_disk_stops_the_run_with_one_line_and_leaves_every_file_whole(mount_tmpfs):
-    run_dir = mount_tmpfs("size=120k") / "run"  # fills within seconds: checkpoints every second hold the CSVs
+    run_dir = mount_tmpfs("size=300k") / "run"  # fills within seconds: checkpoints every second hold the CSVs and event files
     done = run_app("frames=1000000000", "max_seconds=60", "checkpoint_interval_seconds=1",
                    "progress_interval_seconds=0.2", f"hydra.run.dir={run_dir}", timeout=120)
 

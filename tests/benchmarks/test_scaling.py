@@ -110,4 +110,5 @@ def test_thread_scaling_startup_and_memory(benchmark, tmp_path, threads):
     # process and every worker. Their PSS is printed, not checked: the processes are read one after another
     # while the workers first touch the pages, so with 16 workers starting the readings added up to more
     # than a segment's size in two runs of three.
-    assert len(segments) == 2 and all(len(pss) == threads + 1 for _, pss in segments.values()), segments
+    mappers = {path: len(pss) for path, (_, pss) in segments.items()}
+    assert len(segments) == 2 and set(mappers.values()) == {threads + 1}, f"mappers {mappers}, expected {threads + 1}"
