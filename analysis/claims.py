@@ -157,7 +157,7 @@ def _learning_rates(results: Results) -> list[Claim]:
     quantity = (f"share of the runs (sampled learning rates) whose final score >= best - {NEAR_BEST:g} x (best - worst), "
                 f"best and worst of all the row's runs; the claim: more than {ROBUST_SHARE:g}")
     claims = []
-    for label, runs in _conditions(results, results.runs, ("lr_set",)):
+    for label, runs in _conditions(results, _drawn_rates(results), ("lr_set",)):
         if runs["lr"].nunique() < 2:
             continue
         scores = runs["final_score"].dropna().to_numpy(dtype=float)
@@ -184,7 +184,7 @@ def _optimizers(results: Results) -> list[Claim]:
     quantity = ("normalised area under the sorted final scores, shared RMSProp minus the other "
                 "(area / N, scores scaled to [0, 1] by the worst and best run of both)")
     claims = []
-    for label, runs in _conditions(results, results.runs, ("optimizer", "lr_set")):
+    for label, runs in _conditions(results, _drawn_rates(results), ("optimizer", "lr_set")):
         by_optimizer = {name: group["final_score"].dropna().to_numpy(dtype=float) for name, group in runs.groupby("optimizer")}
         for other in S5_OTHERS:
             if "shared_rmsprop" not in by_optimizer or other not in by_optimizer:
@@ -283,6 +283,12 @@ def _conditions(results: Results, runs: pd.DataFrame, compared: tuple[str, ...])
     keys = [key for key in dict.fromkeys(["algorithm", "game", *results.conditions()]) if key not in compared]
     for values, group in runs.groupby(keys, dropna=False):
         yield dict(zip(keys, values)), group
+
+
+def _drawn_rates(results: Results) -> pd.DataFrame:
+    """The runs whose learning rate was drawn (lr_sampling): Figures 2 and S5 are over sampled rates, so a
+    run at a rate set by hand (a pilot, another claim's runs) is no sample of them."""
+    return results.runs[results.runs["lr_set"].isna()]
 
 
 def _games_with(runs: pd.DataFrame, threads: set[int]) -> list[str]:
