@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from asyncbench.config import load_config
+from asyncbench.errors import USAGE_ERROR, explain
 from conftest import ROOT, read_csv, read_run, run_app
 
 QUICK = ("status_interval_seconds=2", "progress_interval_seconds=1")
@@ -80,16 +82,32 @@ def test_short_pong_run_on_the_real_rom(tmp_path):
     ("algorithm.policy_init_scale=0", "algorithm.policy_init_scale=0.0 is not allowed: expected a number > 0"),
     ("stop_return_episodes=101", "stop_return_episodes=101 is not allowed: expected an integer in [1, 100]"),
 ])
+def test_a_bad_setting_is_explained_in_one_line_naming_the_value_and_the_choices(override, message):
+    """In process: the app composes the same config and explains the same error (one command-line run of
+    each kind of error below), without a second's start-up per case."""
+    with pytest.raises(Exception) as raised:
+        load_config([override])
+    line, code = explain(raised.value)
+    assert code == USAGE_ERROR
+    assert line.startswith(message) and "\n" not in line
+
+
+@pytest.mark.parametrize("override, message", [
+    ("threads=0", "threads=0 is not allowed: expected an integer >= 1"),  # the schema's check
+    ("game=pongg", "game=pongg is not allowed: expected one of alien, amidar, assault, asterix,"),  # no such config
+    ("thread=2", "thread is not a setting (did you mean threads?); settings here: algorithm,"),  # no such key
+])
 def test_a_bad_setting_fails_with_one_line_before_anything_starts(tmp_path, override, message):
     done = run_app(override, f"hydra.run.dir={tmp_path}")
-    assert done.returncode == 2
+    assert done.returncode == USAGE_ERROR
     assert done.stderr.splitlines() == [f"asyncbench: error: {message}" + done.stderr.split(message, 1)[1].rstrip()]
     assert not (tmp_path / "run.json").exists()
 
 
-def test_an_unknown_game_lists_every_game_atari_cartpole_minatar_and_control(tmp_path):
-    done = run_app("game=pongg", f"hydra.run.dir={tmp_path}")
-    listed = done.stderr.strip().split("expected one of ", 1)[1].split(", ")
+def test_an_unknown_game_lists_every_game_atari_cartpole_minatar_and_control():
+    with pytest.raises(Exception) as raised:
+        load_config(["game=pongg"])
+    listed = explain(raised.value)[0].split("expected one of ", 1)[1].split(", ")
     assert len(listed) == 57 + 2 + 5 + 9  # Atari, both CartPoles, MinAtar, 7 Control Suite tasks, HalfCheetah, Pendulum
     assert {"cartpole", "cartpole_no_velocities", "pong", "video_pinball", "yars_revenge", "minatar_asterix",
             "minatar_space_invaders", "dmc_cheetah_run", "dmc_walker_walk", "half_cheetah", "pendulum"} <= set(listed)
