@@ -9,6 +9,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
+from asyncbench.config import CONF_DIR
 from asyncbench.schema import ConfigError, not_a_setting
 from asyncbench.records import describe_os_error
 from asyncbench.resume import RunDirectoryTaken
@@ -29,8 +30,9 @@ def explain(error: BaseException) -> tuple[str, int] | None:
     if isinstance(error, (RunFailed, LauncherFailed)):
         return str(error), RUN_ERROR
     if isinstance(error, MissingConfigException) and error.options is not None:
-        group, _, value = error.missing_cfg_file.rpartition("/")
-        return f"{group}={value} is not allowed: expected one of {', '.join(error.options)}", USAGE_ERROR
+        group = _group_named(error)
+        value = error.missing_cfg_file.removeprefix(f"{group}/")
+        return f"{group}={value} is not allowed: expected one of {', '.join(_choices(group, error.options))}", USAGE_ERROR
     cause = error.__cause__ if isinstance(error, HydraException) else error  # OmegaConf's, raised by a merge
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
         return _unknown_key(cause), USAGE_ERROR
@@ -41,6 +43,20 @@ def explain(error: BaseException) -> tuple[str, int] | None:
     if isinstance(error, OSError):  # Hydra could not make the output directory: read-only, full disk
         return describe_os_error(error), RUN_ERROR  # (after Hydra's errors: MissingConfigException is an OSError)
     return None
+
+
+def _group_named(error: MissingConfigException) -> str:
+    """The config group the override named. The missing file is the group's path then the value, which may
+    hold a "/" itself (algorithm=minatar/nstep_q); Hydra's message names the group."""
+    named = re.search(r"Available options in '([^']+)'", str(error))
+    return named.group(1) if named else error.missing_cfg_file.rpartition("/")[0]
+
+
+def _choices(group: str, options: list[str]) -> list[str]:
+    """Hydra's options for `group` (its own files and the schemas stored in it), with the files one folder
+    down that Hydra leaves out (algorithm=minatar/onestep_q)."""
+    nested = [path.relative_to(CONF_DIR / group).with_suffix("").as_posix() for path in (CONF_DIR / group).glob("*/*.yaml")]
+    return sorted({*options, *nested})
 
 
 def exit_with(error: BaseException, program: str = "asyncbench") -> None:

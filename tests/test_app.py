@@ -73,6 +73,8 @@ def test_short_pong_run_on_the_real_rom(tmp_path):
     ("lr=abc", "lr=abc is not allowed: expected a number"),
     ("frames=1.5", "frames=1.5 is not allowed: expected an integer"),
     ("algorithm=a3cc", "algorithm=a3cc is not allowed: expected one of a3c"),
+    ("algorithm=minatar/nstepq", "algorithm=minatar/nstepq is not allowed: expected one of a3c, a3c_continuous, "
+                                 "a3c_continuous_lstm, a3c_lstm, minatar/a3c_lstm, minatar/nstep_q, minatar/onestep_q,"),
     ("optimizer.alpha=2", "optimizer.alpha=2.0 is not allowed: expected a number in [0, 1]"),
     ("model=small", "model=small does not fit game=cartpole (vector observations): expected model=mlp"),
     ("threads=1000", "evaluation.seed_offset=999 is not allowed with threads=1000: expected an integer >= 1000"),
