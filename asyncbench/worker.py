@@ -8,6 +8,7 @@ a worker only sends records over its pipe.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import time
@@ -17,6 +18,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
+from asyncbench.algorithms.base import TrainingDiverged
 from asyncbench.config import Config
 from asyncbench.envs import frames_per_step, make_env
 from asyncbench.helper_processes import follow_main_process
@@ -84,7 +86,9 @@ def compute_gradient(method: Any, local: LocalNetwork, rollout: Rollout, max_gra
     loss, stats = method.loss(local.module, rollout)
     local.zero_grad()
     loss.backward()
-    clip_gradient_norm(local.gradient, max_grad_norm)
+    norm = clip_gradient_norm(local.gradient, max_grad_norm)
+    if not math.isfinite(norm):  # applied, it would write NaN into theta (clipping scales an inf norm by 0)
+        raise TrainingDiverged(f"the gradient's norm is {norm}")
     return stats
 
 
@@ -173,8 +177,12 @@ def run_actor_learner(rank: int, config: Config, shared: SharedState, records: C
         updates, last_sent = 0, time.monotonic()
         while not shared.stop.is_set() and os.getppid() == parent:
             landed = local.sync_from_shared(shared)
-            rollout, finished = actor.rollout(act, config.t_max)
-            stats = compute_gradient(method, local, rollout, config.max_grad_norm)
+            try:
+                rollout, finished = actor.rollout(act, config.t_max)
+                stats = compute_gradient(method, local, rollout, config.max_grad_norm)
+            except TrainingDiverged as error:
+                raise TrainingDiverged(f"training diverged by T={shared.frames.value:,} ({error}); a learning rate "
+                                       f"below lr={config.lr:g} may keep it finite") from error
             frames = len(rollout) * frames_per_agent_step
             T = shared.add_frames(frames)
             optimizer.step(local.gradient, annealed_lr(config, T))

@@ -92,3 +92,20 @@ def test_a3c_learns_pendulum_within_the_ci_budget(tmp_path):
     print(f"Pendulum: {info['summary'].get('stop_return_reached')}, {info['summary']['wall_seconds']:.0f} s")
     assert np.mean(returns[:100]) < -1000  # the first policy does not swing up
     assert info["summary"].get("stop_return_reached") is not None, f"last 100 episodes: {np.mean(returns[-100:]):.0f}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("game, algorithm, lr, surfaced", [
+    # lr 10: the second update's gradient is NaN; lr 1e30: theta' stays finite, but the policy's mean overflows
+    # and its action is NaN, which MuJoCo would refuse with a PhysicsError (Pendulum would score NaN)
+    ("pendulum", "a3c_continuous", "10", "the gradient's norm is nan"),
+    ("dmc_cartpole_swingup", "a3c_continuous_lstm", "1e30", "the policy's action is [[nan]]"),
+])
+def test_a_diverged_policy_fails_the_run_in_one_line_naming_the_divergence(tmp_path, game, algorithm, lr, surfaced):
+    done = run_app(f"game={game}", f"algorithm={algorithm}", f"lr={lr}", "threads=1", "frames=20000",
+                   "evaluation.enabled=false", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 1
+    line, = done.stderr.strip().splitlines()
+    assert "TrainingDiverged: training diverged by T=" in line and f"({surfaced}); a learning rate below lr={float(lr):g}" in line
+    info, _, _ = read_run(tmp_path)
+    assert info["status"] == "failed" and "training diverged" in info["error"]

@@ -23,6 +23,7 @@ from torch import nn
 
 from asyncbench.algorithms.a3c import A3C, A3CConfig, initialise_policy_head
 from asyncbench.algorithms.a3c_lstm import A3CLSTM, A3CLSTMConfig, LSTMState, step, unroll
+from asyncbench.algorithms.base import TrainingDiverged
 
 
 def fresh_copy(module: nn.Module) -> nn.Module:
@@ -120,7 +121,10 @@ class A3CContinuous(A3C):
     @torch.no_grad()
     def sampled_actions(self, network: nn.Module, observations: torch.Tensor) -> torch.Tensor:
         mean, variance = split_gaussian(self.policy_logits(network, observations))
-        return mean + variance.sqrt() * torch.randn_like(mean)
+        actions = mean + variance.sqrt() * torch.randn_like(mean)
+        if not torch.isfinite(actions).all():  # the environment would refuse it (MuJoCo: PhysicsError), or score NaN
+            raise TrainingDiverged(f"the policy's action is {actions.tolist()}")
+        return actions
 
     @torch.no_grad()
     def greedy_actions(self, network: nn.Module, observations: torch.Tensor) -> torch.Tensor:

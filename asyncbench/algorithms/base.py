@@ -11,6 +11,10 @@ from torch import nn
 from asyncbench.rollout import Rollout
 
 
+class TrainingDiverged(RuntimeError):
+    """The policy or the gradient holds NaN or inf: nothing the run learns from there on means anything."""
+
+
 class Method:
     """One worker's (or the evaluator's) instance of a method. Subclasses implement `network`, `act`,
     `greedy_actions` (and `sampled_actions` if `samples_from_policy`) and `loss`; the hooks below do
