@@ -1,5 +1,4 @@
-"""A3C on Pong with 1 to 16 actor-learners on this machine: frames/s, start-up and memory; and the
-per-job overhead of a Hydra multirun.
+"""A3C on Pong with 1, 2 and 16 actor-learners on this machine: frames/s, start-up and memory.
 
 With more workers than cores, workers take turns on the cores: frames/s cannot grow past the cores'
 worth, and the table says how oversubscribed each run was instead of hiding it. Memory is the
