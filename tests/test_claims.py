@@ -118,6 +118,8 @@ def test_table_2_speedups_and_their_verdicts(root):
     n_step = found["n-step Q: 2 threads reach the reference score faster than 1"]
     assert (n_step.ours, n_step.runs, n_step.verdict) == (pytest.approx(1.0), "4 of 5 reached", INCONCLUSIVE)
     assert (n_step.ci_low, n_step.ci_high) == pytest.approx((0.1, 10.0))
+    assert n_step.note == "ended short of the reference score, left out of the means (which they would raise): 1 at 2 threads"
+    assert a3c.note == ""
     for method in ("A3C", "1-step Q", "1-step SARSA", "n-step Q"):
         for threads in (4, 8, 16):
             assert found[f"{method}: {threads} threads reach the reference score faster than 1"].verdict == NOT_MEASURED
