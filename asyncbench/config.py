@@ -4,7 +4,7 @@ Every value lives in the YAML files under `conf/` (each key commented there with
 paper's value); the dataclasses below only give types and the allowed range of each field, so a bad
 value fails before any process starts with one line naming the field, the value and what is allowed.
 Hydra and OmegaConf are imported here, in `schema` (the schemas are OmegaConf's structured configs),
-`__main__` (the app), `errors` (their errors as one line) and `sweeps` (Hydra's callbacks), and nowhere
+`app` (the command line), `errors` (their errors as one line) and `sweeps` (Hydra's callbacks), and nowhere
 else: the rest of the package receives the plain `Config` dataclass built once by `to_config`. (The schemas cannot be
 frozen dataclasses: OmegaConf makes those read-only and Hydra could not merge the YAML into them.)
 """

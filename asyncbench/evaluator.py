@@ -25,7 +25,7 @@ from torch.nn.utils import vector_to_parameters
 from asyncbench.algorithms import ALGORITHMS
 from asyncbench.config import Config
 from asyncbench.envs import action_size, make_env
-from asyncbench.helper_processes import follow_main_process
+from asyncbench.helper_processes import follow_main_process, take_environment
 from asyncbench.learner import build_network
 from asyncbench.messages import EVALUATOR_RANK, EvaluationEpisode, WorkerReady, failure_reported
 from asyncbench.shared import SharedState
@@ -65,9 +65,10 @@ class Throttle:
             time.sleep(delay)
 
 
-def run_evaluator(config: Config, shared: SharedState, records: Connection) -> None:
-    """Entry point of the evaluator process."""
+def run_evaluator(config: Config, shared: SharedState, records: Connection, environment: dict[str, str]) -> None:
+    """Entry point of the evaluator process, started with the main process's `environment`."""
     parent = follow_main_process()  # first: the main process may die while this one sets up
+    take_environment(environment)
     prepare_torch()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with failure_reported(EVALUATOR_RANK, records):

@@ -10,6 +10,7 @@ and it has ended every process it started before `stop` returns. Each process se
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import time
 from multiprocessing.connection import Connection, wait
@@ -103,12 +104,13 @@ class Processes:
     def start(self, rank: int) -> None:
         """Start actor-learner `rank`, or the evaluator, sending its records on a new pipe."""
         records = self.inbox.open()
+        environment = dict(os.environ)
         if rank == EVALUATOR_RANK:
             process = self.context.Process(target=run_evaluator, name="evaluator", daemon=True,
-                                           args=(self.config, self.shared, records))
+                                           args=(self.config, self.shared, records, environment))
         else:
             process = self.context.Process(target=run_actor_learner, name=f"actor-learner-{rank}", daemon=True,
-                                           args=(rank, self.config, self.shared, records,
+                                           args=(rank, self.config, self.shared, records, environment,
                                                  self.run_log.worker_random_states.get(rank)))
         process.start()
         records.close()

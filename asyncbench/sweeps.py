@@ -1,7 +1,7 @@
 """A sweep as a whole: SIGTERM reaches every job, and a summary of every job ends it.
 
 Hydra runs its `on_multirun_end` callbacks only when every job succeeded, so the callback here
-notes the sweep directory when the sweep starts, and `__main__` prints the summary however the sweep
+notes the sweep directory when the sweep starts, and `app` prints the summary however the sweep
 ended (done, a job failed, interrupted), from the run.json files the jobs left. Launchers that run
 jobs in processes of their own (joblib, submitit, Ray) do not pass SIGTERM on to them: the callback
 does. Hydra's callbacks are why this module imports Hydra (as `asyncbench.config` lists); they are

@@ -27,6 +27,7 @@ from asyncbench.algorithms import ALGORITHMS
 from asyncbench.checkpoint import CHECKPOINT_NAME, Checkpoint, save_torch_atomically
 from asyncbench.config import Config
 from asyncbench.envs import action_size, make_env
+from asyncbench.helper_processes import start_forkserver
 from asyncbench.learner import build_network
 from asyncbench.messages import Episode, EvaluationEpisode, TargetUpdated, UpdateStats, WorkerFailed, WorkerReady
 from asyncbench.processes import Processes, RunFailed
@@ -102,6 +103,8 @@ def _multiprocessing_context(config: Config) -> Any:
     # Children inherit the global start method as well: under joblib's loky workers it is "loky",
     # which no child can set up ("cannot find context for 'loky'"), so it is set here too.
     mp.set_start_method(config.start_method, force=True)
+    if config.start_method == "forkserver":
+        start_forkserver()  # unless asyncbench.__main__ has, or an earlier run of this process
     return mp.get_context(config.start_method)
 
 

@@ -21,7 +21,7 @@ import torch
 from asyncbench.algorithms.base import TrainingDiverged
 from asyncbench.config import Config
 from asyncbench.envs import frames_per_step, make_env
-from asyncbench.helper_processes import follow_main_process
+from asyncbench.helper_processes import follow_main_process, take_environment
 from asyncbench.learner import annealed_lr, make_learner
 from asyncbench.messages import Episode, TargetUpdated, UpdateStats, WorkerReady, failure_reported
 from asyncbench.optimizers import clip_gradient_norm
@@ -137,15 +137,16 @@ class Actor:
         return rollout, finished
 
 
-def run_actor_learner(rank: int, config: Config, shared: SharedState, records: Connection,
+def run_actor_learner(rank: int, config: Config, shared: SharedState, records: Connection, environment: dict[str, str],
                       continued_random_states: dict[str, Any] | None = None) -> None:
     """Actor-learner `rank`, the entry point of its process (a module-level function, so every start
-    method finds it): Algorithm S3's loop until the run stops.
+    method finds it), started with the main process's `environment`: Algorithm S3's loop until the run stops.
 
     With `continued_random_states` (from a checkpoint, or from the worker this one replaces) its random
     streams go on from there instead of starting again from its seed.
     """
     parent = follow_main_process()  # first: the main process may die while this one sets up
+    take_environment(environment)
     prepare_torch()  # before torch does any work in this process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     with failure_reported(rank, records):

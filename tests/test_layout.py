@@ -16,7 +16,7 @@ import asyncbench.config
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("asyncbench", "analysis")
 MAX_LINES = 300
-HYDRA_MODULES = {"asyncbench.__main__", "asyncbench.config", "asyncbench.schema", "asyncbench.errors",
+HYDRA_MODULES = {"asyncbench.app", "asyncbench.config", "asyncbench.schema", "asyncbench.errors",
                  "asyncbench.sweeps"}
 
 
