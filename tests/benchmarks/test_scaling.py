@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED_TENSOR_FILES = "/dev/shm/torch_"  # where torch.multiprocessing puts shared storages on Linux
 # With the default start method (forkserver), whose start-up the gates hold: what users' runs pay, the
 # forkserver started before (as asyncbench.__main__ starts it, while the app imports).
-PONG = ["game=pong", "frames=100000000", "max_seconds=4", "status_interval_seconds=10", "evaluation.enabled=false"]
+PONG = ["game=pong", "frames=100000000", "max_seconds=8", "status_interval_seconds=10", "evaluation.enabled=false"]
 
 
 class TreeMemory:
