@@ -28,6 +28,9 @@ S5_METHODS = ("nstep_q", "a3c")
 S5_OTHERS = {"rmsprop": "per-thread RMSProp", "momentum_sgd": "momentum SGD"}  # each compared with shared_rmsprop
 NEAR_BEST = 0.25  # a learning rate is good when its final score is within this share of the span below the best
 ROBUST_SHARE = 0.5  # Figure 2's claim, put as a number: more than this share of the sampled rates is good
+# What Table 2 and Figures 3 and 4 compare across, besides the thread counts: games, each with its own reference
+# score, which its runs stop at (stop_return over stop_return_episodes); a game's runs are no other condition.
+ACROSS_GAMES = ("game", "stop_return", "stop_return_episodes")
 
 
 def verdict(low: float, high: float, null: float, paper_value: float | None = None, measured: bool = True) -> str:
@@ -92,7 +95,7 @@ def measure_claims(results: Results, references: pd.DataFrame) -> list[Claim]:
 def _table2(results: Results, times: pd.DataFrame) -> list[Claim]:
     """Table 2: time to the reference score with 1 thread / with n threads, per game, averaged over games."""
     claims = []
-    for label, runs in _conditions(results, times, ("threads", "game")):
+    for label, runs in _conditions(results, times, ("threads", *ACROSS_GAMES)):
         algorithm = label["algorithm"]
         for threads in sorted(set(runs["threads"]) - {1}):
             pairs = [[game_runs.loc[game_runs["threads"] == count, "seconds_to_reference"] for count in (1, threads)]
@@ -134,7 +137,7 @@ def _against_threads(results: Results, times: pd.DataFrame, measure: str) -> lis
     quantity = (f"-slope of log2(mean {measure} to the reference score) on log2(threads), mean over games "
                 f"(1: {measure} halve per doubling of threads)")
     claims = []
-    for label, runs in _conditions(results, times, ("threads", "game")):
+    for label, runs in _conditions(results, times, ("threads", *ACROSS_GAMES)):
         if label["algorithm"] not in methods:
             continue
         per_game = [(game, game_runs) for game, game_runs in runs.groupby("game") if game_runs["threads"].nunique() >= 2]
@@ -251,8 +254,9 @@ def _falling_slope(x: np.ndarray) -> Callable[[list[np.ndarray]], np.ndarray]:
 
 def _over_games(cells: list[list[pd.Series]], per_game: list[Callable[[list[np.ndarray]], np.ndarray]],
                 center: Callable[..., np.ndarray] = np.mean) -> tuple[float, float, float] | None:
-    """The mean over games of per_game[g](the `center`s (means) of game g's cells), with its interval; each
-    cell (a game's runs at one thread count) resampled on its own. None where a cell has no run that counts."""
+    """The mean over games of per_game[g](the `center`, mean or median, of each of game g's cells), with its
+    interval; each cell (a game's runs at one thread count) resampled on its own. None where a cell has no
+    run that counts."""
     cells = [[cell.dropna().to_numpy(dtype=float) for cell in game] for game in cells]
     if any(len(cell) == 0 for game in cells for cell in game):
         return None
@@ -354,7 +358,7 @@ def _unreached(runs: pd.DataFrame, median_speedup: tuple[float, float, float] | 
     counts = ", ".join(f"{count} at {threads} thread{'s' if threads > 1 else ''}" for threads, count in missed.items())
     note = f"ended short of the reference score, left out of the means (which they would raise): {counts}"
     if median_speedup is not None:
-        note += ("; counting each at the seconds it ran (it took at least that long), the ratio of median times is "
+        note += ("; counting each at the seconds it ran (it took at least that long), the speedup from median times is "
                  f"{median_speedup[0]:.2f} [{median_speedup[1]:.2f}, {median_speedup[2]:.2f}]")
     return note
 
