@@ -171,20 +171,24 @@ def test_a_bad_minatar_setting_fails_with_one_line(overrides, message):
     assert str(error.value) == message
 
 
+METHODS = ["a3c", "a3c_lstm", "onestep_q", "onestep_sarsa", "nstep_q"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("algorithm", ["a3c", "a3c_lstm", "onestep_q", "onestep_sarsa", "nstep_q"])
-def test_every_method_trains_on_minatar_through_the_command_line(tmp_path, algorithm):
-    done = run_app("game=minatar_breakout", f"algorithm={algorithm}", "threads=1", "frames=3000",
+def test_every_method_trains_on_minatar_through_the_command_line(tmp_path):
+    """One sweep over the methods: the command line starts once."""
+    done = run_app("-m", "game=minatar_breakout", f"algorithm={','.join(METHODS)}", "threads=1", "frames=3000",
                    "evaluation.episodes=2", "status_interval_seconds=2", "progress_interval_seconds=1",
-                   f"hydra.run.dir={tmp_path}")
+                   f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=${algorithm.name}")
     assert done.returncode == 0, done.stderr
-    info, episodes, progress = read_run(tmp_path)
-    assert info["status"] == "completed", info["error"]
-    assert info["config"]["model"]["name"] == "minatar" and info["summary"]["frames"] >= 3000
-    # Random play loses the ball within about 10 steps: 3,000 frames are a few hundred episodes.
-    assert len(episodes) > 50 and all(0 <= float(row["return"]) == int(float(row["return"])) for row in episodes)
-    assert int(episodes[-1]["T"]) <= info["summary"]["frames"]
-    assert info["summary"]["final_evaluation_mean"] is not None
+    for algorithm in METHODS:
+        info, episodes, _ = read_run(tmp_path / algorithm)
+        assert info["status"] == "completed", (algorithm, info["error"])
+        assert info["config"]["model"]["name"] == "minatar" and info["summary"]["frames"] >= 3000, algorithm
+        # Random play loses the ball within about 10 steps: 3,000 frames are a few hundred episodes.
+        assert len(episodes) > 50 and all(0 <= float(row["return"]) == int(float(row["return"])) for row in episodes)
+        assert int(episodes[-1]["T"]) <= info["summary"]["frames"], algorithm
+        assert info["summary"]["final_evaluation_mean"] is not None, algorithm
 
 
 @pytest.mark.slow
