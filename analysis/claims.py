@@ -105,7 +105,7 @@ def _table2(results: Results, times: pd.DataFrame) -> list[Claim]:
             compared = runs[runs["threads"].isin([1, threads]) & runs["game"].isin(_games_with(runs, {1, threads}))]
             claims.append(_table2_claim(algorithm, threads, _over_games(pairs, [_ratio] * len(pairs)),
                                         _reached(compared), _task(compared, label),
-                                        _unreached(compared, _median_speedup(compared, threads)),
+                                        _unreached(compared, threads),
                                         run_ids=tuple(compared["run"])))
     expected = [(algorithm, threads) for algorithm in paper.TABLE_2_METHODS for threads in TABLE_2_THREADS]
     missing = [_table2_claim(algorithm, threads, None, "0", "", "no 1-thread and n-thread runs of one condition on a game "
@@ -348,15 +348,16 @@ def _median_speedup(runs: pd.DataFrame, threads: int) -> tuple[float, float, flo
     return _over_games(pairs, [_ratio] * len(pairs), center=np.median)
 
 
-def _unreached(runs: pd.DataFrame, median_speedup: tuple[float, float, float] | None = None) -> str:
+def _unreached(runs: pd.DataFrame, table2_threads: int | None = None) -> str:
     """Which runs ended short of the reference score: the means leave them out, though each would have
-    taken longer than it ran, so a condition with such runs looks faster than it was; and, where given,
-    the speedup from medians that counts them (`_median_speedup`)."""
+    taken longer than it ran, so a condition with such runs looks faster than it was; and, for a Table 2
+    row (1 against `table2_threads`), the speedup from medians that counts them (`_median_speedup`)."""
     missed = runs.loc[runs["seconds_to_reference"].isna(), "threads"].value_counts().sort_index()
     if missed.empty:
         return ""
     counts = ", ".join(f"{count} at {threads} thread{'s' if threads > 1 else ''}" for threads, count in missed.items())
     note = f"ended short of the reference score, left out of the means (which they would raise): {counts}"
+    median_speedup = None if table2_threads is None else _median_speedup(runs, table2_threads)
     if median_speedup is not None:
         note += ("; counting each at the seconds it ran (it took at least that long), the speedup from median times is "
                  f"{median_speedup[0]:.2f} [{median_speedup[1]:.2f}, {median_speedup[2]:.2f}]")
