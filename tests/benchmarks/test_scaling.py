@@ -2,7 +2,7 @@
 
 With more workers than cores, workers take turns on the cores: frames/s cannot grow past the cores'
 worth, and the table says how oversubscribed each run was instead of hiding it. Memory is the
-proportional set size (PSS) of the whole process tree at its peak, sampled every second: a page that
+proportional set size (PSS) the run adds to the process tree at its peak, sampled every second: a page that
 k processes share counts 1/k in each, so the shared parameters and RMSProp statistics count once
 however many workers map them, and the benchmark checks that every worker maps the same ones.
 """
@@ -10,6 +10,7 @@ however many workers map them, and the benchmark checks that every worker maps t
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -36,11 +37,18 @@ PONG = ["game=pong", "frames=100000000", "max_seconds=8", "status_interval_secon
 
 
 class TreeMemory:
-    """Samples, in a thread, the memory of this process and all its descendants while a run trains."""
+    """Samples, in a thread, the memory a run adds to this process tree while it trains: every process
+    it starts, the forkserver, and what this process grows by. This process's own memory before the run
+    is left out, as are children it had before (other than the forkserver): both depend on what earlier
+    tests imported and left running, not on the run."""
 
     def __init__(self, interval: float = 1.0):
         self.interval = interval
         self.peak_pss = self.peak_rss = 0
+        me = psutil.Process()
+        before = me.memory_full_info()
+        self._pss_before, self._rss_before = before.pss, before.rss
+        self._children_before = {child.pid for child in me.children(recursive=True) if not _is_forkserver(child)}
         self.shared_segments: dict[str, tuple[int, dict[int, int]]] = {}  # segment -> size, {pid: PSS}, at one sample
         self.mapped_by: dict[str, set[int]] = {}  # segment -> every pid seen mapping it, in any sample
         self._stopped = threading.Event()
@@ -58,8 +66,8 @@ class TreeMemory:
         samples = 0
         while not self._stopped.wait(self.interval):
             me = psutil.Process()
-            pss = rss = 0
-            tree = [me, *me.children(recursive=True)]
+            pss, rss = -self._pss_before, -self._rss_before
+            tree = [me, *(child for child in me.children(recursive=True) if child.pid not in self._children_before)]
             for process in tree:
                 try:
                     memory = process.memory_full_info()
@@ -67,11 +75,12 @@ class TreeMemory:
                     continue
                 pss, rss = pss + memory.pss, rss + memory.rss
             self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
+            for process in tree:  # who maps the segments, every sample: 16 workers start over several seconds
+                for path in _shared_tensor_files(process.pid):
+                    self.mapped_by.setdefault(path, set()).add(process.pid)
             samples += 1
-            if samples % 3 == 0:  # the shared mappings; slower to read, and only those of the most mappers kept
+            if samples % 3 == 0:  # their PSS; slower to read, and only the sample of the most mappers kept
                 segments = self._shared_segments(tree)
-                for path, (_, pss) in segments.items():
-                    self.mapped_by.setdefault(path, set()).update(pss)
                 if _mappers(segments) >= _mappers(self.shared_segments):
                     self.shared_segments = segments
 
@@ -88,16 +97,50 @@ class TreeMemory:
         return segments
 
 
+def _shared_tensor_files(pid: int) -> set[str]:
+    try:
+        with open(f"/proc/{pid}/maps") as maps:  # cheap to read, unlike smaps with its PSS
+            paths = {line.split(maxsplit=5)[-1].strip() for line in maps if SHARED_TENSOR_FILES in line}
+    except OSError:  # it exited meanwhile
+        return set()
+    return {path.removesuffix(" (deleted)") for path in paths}  # as psutil names them
+
+
+def _is_forkserver(process: psutil.Process) -> bool:
+    try:
+        return "multiprocessing.forkserver" in " ".join(process.cmdline())
+    except psutil.Error:
+        return False
+
+
 def _mappers(segments: dict[str, tuple[int, dict[int, int]]]) -> int:
     return sum(len(pss) for _, pss in segments.values())
 
 
+@pytest.fixture(scope="module")
+def torch_import_seconds() -> float:
+    """Start-up's unit, measured on this host: a fresh Python importing torch, what each worker would pay
+    again if it did not come from the forkserver that preloaded it."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch"], check=True)
+    return time.perf_counter() - started
+
+
+def _forkserver_ready() -> None:
+    """Start the forkserver and wait until it has imported what it preloads, as it has in a user's run by
+    the time the main process is ready to start workers: one child forked from it, that does nothing."""
+    start_forkserver()
+    child = multiprocessing.get_context("forkserver").Process(target=int)
+    child.start()
+    child.join()
+
+
 # 1 and 2 workers (this host's cores) and 16 (the paper's); 4 and 8 would add half a minute and no gate.
 @pytest.mark.parametrize("threads", [1, 2, 16])
-def test_thread_scaling_startup_and_memory(benchmark, tmp_path, threads):
+def test_thread_scaling_startup_and_memory(benchmark, tmp_path, threads, torch_import_seconds):
     cores = len(os.sched_getaffinity(0))
     config = load_config([*PONG, f"threads={threads}"])
-    start_forkserver()
+    _forkserver_ready()
     with TreeMemory() as memory:
         summary = benchmark.pedantic(train, args=(config, tmp_path, {}), rounds=1, iterations=1)
 
@@ -107,6 +150,8 @@ def test_thread_scaling_startup_and_memory(benchmark, tmp_path, threads):
         "frames/s": summary["frames_per_second"],
         "workers per core": threads / cores,
         "startup s": summary["startup_seconds"],
+        "torch import s": torch_import_seconds,
+        "startup / torch import": summary["startup_seconds"] / torch_import_seconds,
         "peak PSS MB": memory.peak_pss / 2**20,
         "peak RSS sum MB": memory.peak_rss / 2**20,
         "shared MB": sum(size for size, _ in segments.values()) / 2**20,

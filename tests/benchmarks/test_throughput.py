@@ -150,9 +150,9 @@ def test_evaluator_cost_on_training_throughput(tmp_path):
     against the same run without the evaluator: rounds of one of each in turn (paired, interleaved),
     because this host's throughput drifts by more than the cost between runs minutes apart."""
     share, cores = 0.25, len(os.sched_getaffinity(0))
-    # Episodes cut at 2,000 frames (in both runs), so that the evaluator, at its share, finishes some in
-    # every round: a whole episode of Pong took it 9 s or more.
-    shorter = (f"max_seconds={2 * RUN_SECONDS}", "atari.max_episode_frames=2000")
+    # Episodes cut at 1,000 frames (in both runs), so that the evaluator, at its share, finishes some in
+    # every round: a whole episode of Pong took it 9 s or more, and on a slow host 2,000 frames took over 6 s.
+    shorter = (f"max_seconds={2 * RUN_SECONDS}", "atari.max_episode_frames=1000")
     without = run_config("pong", "a3c", 2, *shorter)
     with_evaluator = run_config("pong", "a3c", 2, *shorter, "evaluation.enabled=true", "evaluation.interval_frames=1",
                                 f"evaluation.cpu_share={share}", "evaluation.final=false")
