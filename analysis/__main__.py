@@ -5,6 +5,7 @@ and the figures behind them."""
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import shlex
 import sys
@@ -56,4 +57,6 @@ def _reference_score(text: str) -> tuple[str, float]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    gc.freeze()  # Python's teardown would walk every object torch and pandas made, for nothing (asyncbench/__main__.py)
+    sys.exit(code)
