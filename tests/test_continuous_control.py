@@ -82,16 +82,25 @@ PENDULUM_LEARNED = -900.0  # the first policy's 100-episode mean is about -1,400
 def test_a3c_learns_pendulum_within_the_ci_budget(tmp_path):
     """conf/game/pendulum.yaml's settings, stopped by stop_return once the 100-episode mean reaches -900.
     Measured with these settings and 2 workers (the workers' interleaving differs from run to run): 10 runs
-    of this test's command reached it at T = 34k-136k of the 250k budget, 15 of 16 runs of seeds 0-15 by 135k
-    (the 16th held near -1,150). At the earlier goal of -600 (and lr 0.003) one CI run ended at -755."""
-    done = run_app("algorithm=a3c_continuous", "game=pendulum", "threads=2", "seed=0", f"stop_return={PENDULUM_LEARNED}",
-                   "evaluation.enabled=false", f"hydra.run.dir={tmp_path}", timeout=600)
-    assert done.returncode == 0, done.stderr
-    info, episodes, _ = read_run(tmp_path)
-    returns = [float(row["return"]) for row in episodes]
-    print(f"Pendulum: {info['summary'].get('stop_return_reached')}, {info['summary']['wall_seconds']:.0f} s")
-    assert np.mean(returns[:100]) < -1000  # the first policy does not swing up
-    assert info["summary"].get("stop_return_reached") is not None, f"last 100 episodes: {np.mean(returns[-100:]):.0f}"
+    of seed 0 reached it at T = 34k-136k of the 250k budget, 15 of 16 runs of seeds 0-15 by 135k; the 16th,
+    and a later run of seed 0, held near -1,150 and -1,445 (2 stalls in 27 runs). So a second seed runs when
+    the first stalls: A3C as measured fails this test about once in 180 tries; A3C that does not learn, always."""
+    reached = {}
+    for seed in (0, 1):
+        run_dir = tmp_path / f"seed{seed}"
+        done = run_app("algorithm=a3c_continuous", "game=pendulum", "threads=2", f"seed={seed}",
+                       f"stop_return={PENDULUM_LEARNED}", "evaluation.enabled=false", f"hydra.run.dir={run_dir}",
+                       timeout=600)
+        assert done.returncode == 0, done.stderr
+        info, episodes, _ = read_run(run_dir)
+        returns = [float(row["return"]) for row in episodes]
+        reached[seed] = info["summary"].get("stop_return_reached")
+        print(f"Pendulum, seed {seed}: {reached[seed]}, last 100 episodes {np.mean(returns[-100:]):.0f}, "
+              f"{info['summary']['wall_seconds']:.0f} s")
+        assert np.mean(returns[:100]) < -1000  # the first policy does not swing up
+        if reached[seed] is not None:
+            break
+    assert any(reached.values()), f"neither seed reached {PENDULUM_LEARNED}: {reached}"
 
 
 @pytest.mark.slow
