@@ -62,7 +62,7 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int, render_mode: str |
         if render_mode == "rgb_array":
             env = MinAtarPictures(env)
     elif game.kind == "continuous":
-        env = _control(game.env_id)
+        env = _control(game.env_id, render_mode)
     else:
         env = gym.make(game.env_id, render_mode=render_mode)
         if game.observed_indices is not None:
@@ -72,7 +72,7 @@ def make_env(game: GameConfig, atari: AtariConfig, seed: int, render_mode: str |
     return env
 
 
-def _control(env_id: str) -> gym.Env:
+def _control(env_id: str, render_mode: str | None = None) -> gym.Env:
     """A continuous-control task (S9) as the Gaussian policy sees it.
 
     Observations: the task's state (joint positions, velocities, the target's position where there is one)
@@ -81,17 +81,21 @@ def _control(env_id: str) -> gym.Env:
     The Control Suite's ids (`dm_control/...`) exist only once shimmy is imported, which loads MuJoCo:
     only processes that play one pay for it.
     """
+    # MuJoCo takes its OpenGL backend from MUJOCO_GL once, when it is first imported. Where nothing is
+    # rendered, none: dm_control would try each at import, and GLFW warns where there is no display. For a
+    # video, EGL, which draws without a display (on the CPU through Mesa where there is no GPU).
+    if render_mode is None:
+        os.environ.setdefault("MUJOCO_GL", "disable")
+    elif os.environ.get("MUJOCO_GL", "disable") == "disable":
+        os.environ["MUJOCO_GL"] = "egl"
     if env_id.startswith("dm_control/"):
         if env_id not in gym.registry:
-            # No task is rendered: without this, dm_control tries OpenGL backends at import, and GLFW warns
-            # where there is no display.
-            os.environ.setdefault("MUJOCO_GL", "disable")
             import shimmy
 
             gym.register_envs(shimmy)
-        env = ControlSuiteStream(gym.wrappers.FlattenObservation(gym.make(env_id)))
+        env = ControlSuiteStream(gym.wrappers.FlattenObservation(gym.make(env_id, render_mode=render_mode)))
     else:
-        env = gym.make(env_id)
+        env = gym.make(env_id, render_mode=render_mode)
     # float32, the networks' type (the Control Suite's are float64); the flattened dicts are unbounded anyway.
     space = gym.spaces.Box(-np.inf, np.inf, env.observation_space.shape, np.float32)
     env = gym.wrappers.TransformObservation(env, lambda observation: observation.astype(np.float32), space)
@@ -120,6 +124,16 @@ class ControlSuiteStream(gym.Wrapper):
             self._stream, _ = gym.utils.seeding.np_random(seed)
             self.env.np_random = np.random.RandomState(self._stream.bit_generator)
         return super().reset(options=options)  # no seed: shimmy would replace the task's RandomState
+
+
+def control_steps_per_second(env: gym.Env) -> float:
+    """A continuous-control task's agent steps per second of its simulated time (a video's real-time pace)."""
+    task = env.unwrapped
+    if env.spec is not None and env.spec.id.startswith("dm_control/"):
+        # shimmy (2.0.1) writes control_timestep * 1000 into metadata["render_fps"] (10 for cheetah-run,
+        # whose agent acts every 0.01 s), not its inverse
+        return 1.0 / task._env.control_timestep()
+    return float(task.metadata["render_fps"])  # gymnasium's MuJoCo tasks: 1 / dt
 
 
 def action_size(space: gym.Space) -> int:

@@ -19,6 +19,7 @@ import statistics
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import torch
 
 from asyncbench.config import Config, ConfigError, rebuild_config
@@ -27,7 +28,6 @@ from asyncbench.evaluator import Player
 from asyncbench.video import Recording, frames_per_second
 from asyncbench.worker import prepare_torch
 
-VIDEO_KINDS = ("atari", "minatar")  # the games with a screen (classic control's needs pygame)
 PROTOCOL_SETTINGS = ("evaluation.", "atari.noop_max=", "atari.repeat_action_probability=",
                      "atari.max_episode_frames=", "game.minatar.sticky_action_probability=",
                      "game.minatar.max_episode_steps=")
@@ -51,16 +51,22 @@ def config_of_run(run_dir: Path, protocol: list[str]) -> Config:
     return rebuild_config(run_overrides, run_config, changes=protocol)
 
 
+def drawn_with_pygame(env_id: str) -> bool:
+    """Gymnasium's classic control (CartPole, Pendulum), whose screen needs pygame, which asyncbench does not
+    install."""
+    return env_id in gym.registry and str(gym.spec(env_id).entry_point).startswith("gymnasium.envs.classic_control")
+
+
 def reevaluate(run_dir: Path, protocol: list[str], video: bool = False) -> list[float]:
     """Play `evaluation.episodes` episodes with the run's final weights; print each, return the scores.
     With `video`, record them into the run's `videos/`."""
     config = config_of_run(run_dir, protocol)
-    if video and config.game.kind not in VIDEO_KINDS:
-        raise ConfigError(f"--video does not fit game={config.game.name} ({config.game.kind}): expected an Atari "
-                          f"or a MinAtar game")
+    if video and drawn_with_pygame(config.game.env_id):
+        raise ConfigError(f"--video does not fit game={config.game.name} (classic control, drawn with pygame): "
+                          f"expected an Atari, a MinAtar or a MuJoCo game")
     prepare_torch()
     player = Player(config, render_mode="rgb_array" if video else None)
-    recording = Recording(player, run_dir, frames_per_second(config)) if video else None
+    recording = Recording(player, run_dir, frames_per_second(config, player.envs[0])) if video else None
     weights = run_dir / "model.pt"
     try:
         player.network.load_state_dict(torch.load(weights, weights_only=True))

@@ -67,6 +67,24 @@ def test_each_episode_is_an_mp4_and_the_best_a_gif_with_one_frame_per_step(tmp_p
 
 
 @pytest.mark.slow
+def test_a_mujoco_task_plays_in_real_time_and_its_gif_keeps_every_fourth_frame(tmp_path):
+    """cartpole-swingup acts every 0.01 s of its simulated time: the MP4 plays 100 frames a second, the GIF
+    every 4th frame for 40 ms (25 a second). MuJoCo draws through EGL, without a display."""
+    trained = run_app("game=dmc_cartpole_swingup", "algorithm=a3c_continuous", *TINY_RUN, f"hydra.run.dir={tmp_path}")
+    assert trained.returncode == 0, trained.stderr
+
+    done = reevaluate(tmp_path, "--video", "evaluation.episodes=1")
+
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"episode 1/1: score \S+, 1,000 steps", done.stdout)
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "videos" / "episode-0.mp4"))
+    assert frames in (1000, 1001) and seconds == pytest.approx(10.0, abs=0.02)  # the reset's frame, then one a step
+    frames, milliseconds, gif_size = gif_frames_and_milliseconds(tmp_path / "videos" / BEST_GIF)
+    assert milliseconds == 251 * 40 and 1 < frames <= 251  # frames 0, 4, ..., 1000
+    assert gif_size == (160, 120)  # MuJoCo's 320x240 camera, at most 160 wide
+
+
+@pytest.mark.slow
 def test_video_of_a_game_without_a_screen_fails_with_one_line(tmp_path):
     trained = run_app("game=cartpole", *TINY_RUN, f"hydra.run.dir={tmp_path}")
     assert trained.returncode == 0, trained.stderr
@@ -75,7 +93,8 @@ def test_video_of_a_game_without_a_screen_fails_with_one_line(tmp_path):
 
     assert done.returncode != 0 and not (tmp_path / "videos").exists()
     assert done.stderr.strip().splitlines() == [
-        "asyncbench.reevaluate: error: --video does not fit game=cartpole (classic): expected an Atari or a MinAtar game"]
+        "asyncbench.reevaluate: error: --video does not fit game=cartpole (classic control, drawn with pygame): "
+        "expected an Atari, a MinAtar or a MuJoCo game"]
 
 
 @pytest.mark.slow
