@@ -131,7 +131,8 @@ def _compute(results: Results) -> list[str]:
              f"{runs['core_hours'].sum():.2f} core-hours.")
     return ["## Runs, commands and compute", "", total, "", tables.to_markdown(pd.DataFrame(rows)),
             "Each sweep ran from a clean checkout at the commits its runs' `run.json` record (`git`), each run "
-            "after the other; the sweep's own resume skips what it holds already.", ""]
+            "after the other; the sweep's own resume skips what it holds already. The commands name the sweeps' "
+            "directories as they are here: a sweep may have run in a copy (docs/reproducing.md).", ""]
 
 
 def _cpus(runs: pd.DataFrame) -> str:
@@ -139,10 +140,18 @@ def _cpus(runs: pd.DataFrame) -> str:
 
 
 def _command(sweep: Path) -> str:
-    """The command line that ran a sweep, from Hydra's multirun.yaml; the directory's name if there is none."""
+    """The command line that ran a sweep, from Hydra's multirun.yaml, with its directories (`hydra.sweep.dir`,
+    `resume.root`) where the sweep is now: a sweep may have run in a copy and been moved in
+    (docs/reproducing.md). The directory's name if there is no multirun.yaml."""
     try:
         overrides = yaml.safe_load((sweep / "multirun.yaml").read_text())["hydra"]["overrides"]
     except (OSError, KeyError, TypeError, yaml.YAMLError):
         return str(sweep)
-    return shlex.join(["python", "-m", "asyncbench", "-m", *overrides.get("task", []),
-                       *[override for override in overrides.get("hydra", []) if not override.startswith("hydra.mode=")]])
+    here = {"hydra.sweep.dir": sweep, "resume.root": sweep.parent}
+
+    def placed(override: str) -> str:
+        key = override.split("=", 1)[0]
+        return f"{key}={here[key]}" if key in here else override
+
+    return shlex.join(["python", "-m", "asyncbench", "-m", *map(placed, overrides.get("task", [])),
+                       *[placed(override) for override in overrides.get("hydra", []) if not override.startswith("hydra.mode=")]])

@@ -63,8 +63,8 @@ def root(tmp_path_factory):
             write_run(root / "lstm" / f"{algorithm}_{seed}", algorithm=algorithm, game="minatar_freeway", seed=seed,
                       final_scores=[score, score])
     (root / "lr" / "multirun.yaml").write_text(  # what Hydra writes of a sweep's command line, in part
-        "hydra:\n  overrides:\n    hydra:\n    - hydra.mode=MULTIRUN\n    - hydra.sweep.dir=results/claims/lr\n"
-        "    task:\n    - experiment=claims_lr\n")
+        "hydra:\n  overrides:\n    hydra:\n    - hydra.mode=MULTIRUN\n    - hydra.sweep.dir=/elsewhere/claims/lr\n"
+        "    task:\n    - experiment=claims_lr\n    - resume.root=/elsewhere/claims\n")
     return root
 
 
@@ -224,4 +224,6 @@ def test_the_claims_command_writes_every_verdict_and_the_rule(root, tmp_path):
     assert "![Policy lag against threads](figures/claims/policy_lag.png)" in text
     # 56 runs of 100 s, 11 of them with 2 threads on 2 cores
     assert "All 56 runs: 1.56 wall-clock hours, one run at a time; 1.86 core-hours." in text
-    assert "| 17 | 0.47 | 0.47 | synthetic x 2 | `python -m asyncbench -m experiment=claims_lr hydra.sweep.dir=results/claims/lr` |" in text
+    # the sweep ran elsewhere: its command names the directories where it is now
+    assert (f"| 17 | 0.47 | 0.47 | synthetic x 2 | `python -m asyncbench -m experiment=claims_lr resume.root={root} "
+            f"hydra.sweep.dir={root / 'lr'}` |") in text
