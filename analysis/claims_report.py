@@ -153,5 +153,6 @@ def _command(sweep: Path) -> str:
         key = override.split("=", 1)[0]
         return f"{key}={here[key]}" if key in here else override
 
-    return shlex.join(["python", "-m", "asyncbench", "-m", *map(placed, overrides.get("task", [])),
-                       *[placed(override) for override in overrides.get("hydra", []) if not override.startswith("hydra.mode=")]])
+    given = [*overrides.get("task", []), *overrides.get("hydra", [])]
+    return shlex.join(["python", "-m", "asyncbench", "-m",
+                       *[placed(override) for override in given if not override.startswith("hydra.mode=")]])

@@ -42,6 +42,15 @@ def read_run(run_dir):
     return json.loads((run_dir / "run.json").read_text()), read_csv(run_dir / "episodes.csv"), read_csv(run_dir / "progress.csv")
 
 
+def first_solved_at(episodes, threshold, window=100):
+    """T at which the mean return of `window` consecutive episodes first reaches `threshold`."""
+    returns = [float(row["return"]) for row in episodes]
+    for end in range(window, len(returns) + 1):
+        if sum(returns[end - window:end]) / window >= threshold:
+            return int(episodes[end - 1]["T"])
+    return None
+
+
 @pytest.fixture
 def app():
     return run_app

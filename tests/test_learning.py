@@ -5,19 +5,10 @@ the velocities are hidden, and A3C LSTM on Pong improves over the random policy 
 import pytest
 
 from asyncbench.atari import catalogue
-from conftest import read_run, run_app
+from conftest import first_solved_at, read_run, run_app
 
 SOLVED = 475.0  # gymnasium's reward threshold for CartPole-v1
 BUDGET = 2_000_000  # frames, both workers together: the default run (conf/game/cartpole.yaml)
-
-
-def first_solved_at(episodes, threshold, window=100):
-    """T at which the mean return of `window` consecutive episodes first reaches `threshold`."""
-    returns = [float(row["return"]) for row in episodes]
-    for end in range(window, len(returns) + 1):
-        if sum(returns[end - window:end]) / window >= threshold:
-            return int(episodes[end - 1]["T"])
-    return None
 
 
 def best_mean(episodes, window):

@@ -12,7 +12,7 @@ from asyncbench.envs import frames_per_step, make_env
 from asyncbench.models import build_body
 from asyncbench.learner import build_network
 from asyncbench.worker import random_states, set_random_states
-from conftest import read_run, run_app
+from conftest import first_solved_at, read_run, run_app
 
 # game: (channels, actions of the minimal set)
 GAMES = {"asterix": (4, 5), "breakout": (4, 3), "freeway": (7, 3), "seaquest": (10, 6), "space_invaders": (6, 4)}
@@ -202,7 +202,6 @@ def test_a3c_learns_minatar_breakout_beyond_a_random_policy(tmp_path):
     info, episodes, _ = read_run(tmp_path)
     returns = [float(row["return"]) for row in episodes]
     assert "stop_return_reached" in info["summary"], f"the last 100 episodes averaged {np.mean(returns[-100:]):.2f}"
-    reached_at = info["summary"]["stop_return_reached"]["T"]
-    ends = [int(row["T"]) for row in episodes]
-    assert np.mean(returns[ends.index(reached_at) - 99:ends.index(reached_at) + 1]) >= 2.0  # as the trainer read it
+    # The trainer stopped where this test finds the 100-episode mean first at 2.0, on the same rows.
+    assert info["summary"]["stop_return_reached"]["T"] == first_solved_at(episodes, 2.0)
     assert np.mean(returns[:100]) < 1.0  # the check can tell: the untrained policy did not pass it
