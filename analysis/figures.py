@@ -88,6 +88,13 @@ def _with_most_threads(results: Results) -> Results:
     return results.subset(results.runs.loc[results.runs["threads"] == most, "run"])
 
 
+def _with_several_thread_counts(results: Results) -> Results:
+    """Only the methods and games run at two or more thread counts: Figures 3 and 4 compare thread counts,
+    and a panel with one would show nothing of that (and every such panel makes the figure larger)."""
+    compared = results.runs.groupby(["algorithm", "game"])["threads"].transform("nunique") >= 2
+    return results.subset(results.runs.loc[compared, "run"])
+
+
 def _final_score_vs_rank(results: Results) -> plt.Figure:
     keys = ["algorithm", "game", "optimizer"]
     runs = results.runs.assign(rank=results.runs.groupby(keys)["final_score"].rank(ascending=False, method="first"))
@@ -250,12 +257,15 @@ FIGURES = {
                                                                 "algorithm", [], k=5)),
     "figure3": Figure("Figures 3 and S9: score against training epochs, per thread count",
                       "One epoch is 4 million frames over all threads; data efficiency per thread count. Frames, not "
-                      "seconds, are compared, so more threads than cores is fair here.",
-                      lambda results, references: _score_curves(results, references, "epochs", "threads", ["algorithm"], k=3),
+                      "seconds, are compared, so more threads than cores is fair here. Only the methods and games run "
+                      "at two or more thread counts are drawn.",
+                      lambda results, references: _score_curves(_with_several_thread_counts(results), references, "epochs",
+                                                                "threads", ["algorithm"], k=3),
                       _needs("threads", "thread count")),
     "figure4": Figure("Figures 4 and S10: score against training time, per thread count",
                       "The same runs as Figure 3 against wall-clock hours: more threads should learn faster.",
-                      lambda results, references: _score_curves(results, references, "hours", "threads", ["algorithm"], k=3),
+                      lambda results, references: _score_curves(_with_several_thread_counts(results), references, "hours",
+                                                                "threads", ["algorithm"], k=3),
                       _needs("threads", "thread count")),
     "table2": Figure("Table 2: speedup to the reference score against threads",
                      "Ours per game (points) and their mean (solid line), the paper's Table 2 (crosses, dotted; 7 Atari games, "
@@ -301,8 +311,17 @@ def draw_figure(name: str, results: Results, references: pd.DataFrame | None = N
     references = tables.reference_scores(results) if references is None else references
     with sns.axes_style("whitegrid"):
         figure = FIGURES[name].draw(results, references)
-    figure.suptitle(f"{FIGURES[name].title}\n{task(results)}", y=1.02, fontsize=9)
+    _title_above_panels(figure, f"{FIGURES[name].title}\n{task(results)}")
     return figure
+
+
+def _title_above_panels(figure: plt.Figure, title: str) -> None:
+    """The figure's title, its bottom 4 points above the highest panel title or axis (a fixed height would
+    overlap the panel titles of a one-row figure)."""
+    renderer = figure.canvas.get_renderer()
+    to_figure = figure.transFigure.inverted()
+    top = max(to_figure.transform(axis.get_tightbbox(renderer).corners())[:, 1].max() for axis in figure.axes)
+    figure.suptitle(title, y=top + 4 / 72 / figure.get_figheight(), va="bottom", fontsize=9)
 
 
 def save_figure(name: str, results: Results, directory: Path, references: pd.DataFrame | None = None) -> list[Path]:

@@ -242,12 +242,16 @@ def test_every_figure_renders_to_a_non_empty_image_or_says_why_it_is_left_out(sw
 
 
 @pytest.mark.parametrize("name", [name for name in FIGURES if name not in LEFT_OUT])
-def test_every_figure_names_the_paper_figure_it_reproduces_and_the_task(sweep, name):
+def test_every_figure_names_the_paper_figure_it_reproduces_and_the_task_above_its_panels(sweep, name):
     figure = draw_figure(name, load_results([sweep]))
     title = figure.get_suptitle()
+    renderer = figure.canvas.get_renderer()
+    title_bottom = figure._suptitle.get_window_extent(renderer).y0
+    panels_top = max(axis.get_tightbbox(renderer).y1 for axis in figure.axes)
     plt.close(figure)
     assert title.startswith(FIGURES[name].title) and FIGURES[name].title.split(":")[0] in title
     assert "on cartpole; a3c; threads 1, 2;" in title and "4 runs" in title
+    assert title_bottom > panels_top  # the title clear of every panel's title
 
 
 @pytest.mark.parametrize("given, named", [
@@ -287,6 +291,16 @@ def test_score_curves_mark_the_reference_score_and_never_call_fewer_than_k_runs_
     references, titles, legend = _curves_figure(load_results([tmp_path]), "figure3")
     assert references == {("reference score 195", (195.0, 195.0))}
     assert sum("mean of best 3 of N" in title for title in titles) == 1 and "best final score of N = 3" in legend
+
+
+def test_the_thread_count_figures_draw_only_the_methods_and_games_run_at_two_thread_counts(tmp_path):
+    curve = [(1000 * step, step, 10.0 * step) for step in range(1, 6)]
+    for name, algorithm, game, threads in [("a", "a3c", "cartpole", 1), ("b", "a3c", "cartpole", 2),
+                                           ("c", "a3c", "pong", 2), ("d", "nstep_q", "cartpole", 2)]:
+        write_run(tmp_path / name, algorithm=algorithm, game=game, threads=threads, episodes=curve, final_scores=[1.0])
+    for name in ("figure3", "figure4"):
+        _, titles, _ = _curves_figure(load_results([tmp_path]), name)
+        assert titles == ["cartpole | a3c\nall runs: mean, 95% CI"]  # not pong (one thread count), not nstep_q
 
 
 @pytest.mark.slow
