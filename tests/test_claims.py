@@ -165,6 +165,23 @@ def test_frames_and_seconds_to_the_reference_against_threads(root):
     assert "n-step Q needs fewer frames to the reference score with more threads" not in found  # not a one-step method
 
 
+def test_the_wall_clock_claims_leave_out_runs_with_more_threads_than_cores(tmp_path):
+    """4 threads on the runs' 2 cores share them, so their seconds time the host: Table 2 and Figure 4 leave
+    them out; Figure 3 compares frames and keeps them."""
+    for threads, (seconds, frames) in {1: (12, 4000), 2: (6, 2000), 4: (1, 1000)}.items():
+        for seed in range(2):
+            write_run(tmp_path / f"{threads}_{seed}", algorithm="onestep_q", game="minatar_breakout", threads=threads,
+                      seed=seed, episodes=reaching(seconds, frames), final_scores=[1.0], **STOP)
+    found = _measured(tmp_path)
+    assert found["1-step Q: 2 threads reach the reference score faster than 1"].ours == pytest.approx(12 / 6)
+    four = found["1-step Q: 4 threads reach the reference score faster than 1"]
+    assert four.verdict == NOT_MEASURED and four.note.endswith("each thread on a core of its own")
+    seconds = found["1-step Q reaches the reference score sooner in wall-clock with more threads"]
+    assert seconds.ours == pytest.approx(1.0) and "threads 1, 2;" in seconds.task  # 12 s -> 6 s; 4 threads' 1 s left out
+    frames = found["1-step Q needs fewer frames to the reference score with more threads"]
+    assert frames.ours == pytest.approx(1.0) and "threads 1, 2, 4;" in frames.task  # 4000 -> 2000 -> 1000
+
+
 def test_learning_rate_robustness(root):
     found = _measured(root / "lr")
     n_step = found["n-step Q is robust to the learning rate"]
