@@ -87,17 +87,11 @@ def measure_claims(results: Results, references: pd.DataFrame) -> list[Claim]:
     budget = [column for column in ("frames", "max_seconds", "stop_return", "usable_cores", "wall_seconds")
               if column not in times]
     times = times.merge(results.runs[["run", *budget]], on="run")
-    wall_clock = _one_core_per_thread(times)
+    wall_clock = tables.one_core_per_thread(times)
     return [*_table2(results, wall_clock), *_against_threads(results, times, "frames"),
             *_against_threads(results, wall_clock, "seconds"), *_learning_rates(results), *_optimizers(results),
             *_lstm(results)]
 
-
-def _one_core_per_thread(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs whose every thread had a core of its own, as in Table 2 (one core per thread): with more
-    threads than cores the threads share them, so their seconds time the host, not the method. Frames
-    (Figure 3) compare all runs."""
-    return runs[runs["threads"] <= runs["usable_cores"]]
 
 
 def _table2(results: Results, times: pd.DataFrame) -> list[Claim]:

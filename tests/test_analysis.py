@@ -294,13 +294,19 @@ def test_score_curves_mark_the_reference_score_and_never_call_fewer_than_k_runs_
 
 
 def test_the_thread_count_figures_draw_only_the_methods_and_games_run_at_two_thread_counts(tmp_path):
+    """Figure 4 (wall-clock) also leaves out the runs with more threads than their host's 2 cores."""
     curve = [(1000 * step, step, 10.0 * step) for step in range(1, 6)]
     for name, algorithm, game, threads in [("a", "a3c", "cartpole", 1), ("b", "a3c", "cartpole", 2),
-                                           ("c", "a3c", "pong", 2), ("d", "nstep_q", "cartpole", 2)]:
+                                           ("e", "a3c", "cartpole", 4), ("c", "a3c", "pong", 2),
+                                           ("d", "nstep_q", "cartpole", 2)]:
         write_run(tmp_path / name, algorithm=algorithm, game=game, threads=threads, episodes=curve, final_scores=[1.0])
-    for name in ("figure3", "figure4"):
-        _, titles, _ = _curves_figure(load_results([tmp_path]), name)
+    for name, drawn in (("figure3", ["1", "2", "4"]), ("figure4", ["1", "2"])):
+        figure = draw_figure(name, load_results([tmp_path]))
+        titles = [axis.get_title() for axis in figure.axes]
+        threads = [text.get_text() for text in figure.legends[0].get_texts()]
+        plt.close(figure)
         assert titles == ["cartpole | a3c\nall runs: mean, 95% CI"]  # not pong (one thread count), not nstep_q
+        assert threads == drawn
 
 
 @pytest.mark.slow
