@@ -93,7 +93,6 @@ def measure_claims(results: Results, references: pd.DataFrame) -> list[Claim]:
             *_lstm(results)]
 
 
-
 def _table2(results: Results, times: pd.DataFrame) -> list[Claim]:
     """Table 2: time to the reference score with 1 thread / with n threads, per game, averaged over games."""
     claims = []
