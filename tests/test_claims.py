@@ -182,6 +182,19 @@ def test_the_wall_clock_claims_leave_out_runs_with_more_threads_than_cores(tmp_p
     assert frames.ours == pytest.approx(1.0) and "threads 1, 2, 4;" in frames.task  # 4000 -> 2000 -> 1000
 
 
+def test_a_method_table_2_leaves_out_gets_a_row_held_to_no_effect(tmp_path):
+    """A3C LSTM at 1 and 2 threads (as on Pong, pong_fast's recipe): its own Table 2 row, with no number of the
+    paper's to meet, so its verdict follows from no effect (a speedup of 1) alone."""
+    for threads, seconds in {1: [11, 12, 13], 2: [5, 6, 7]}.items():
+        for seed, time in enumerate(seconds):
+            write_run(tmp_path / f"{threads}_{seed}", algorithm="a3c_lstm", game="minatar_breakout", threads=threads,
+                      seed=seed, episodes=reaching(time, 4000), final_scores=[1.0], **STOP)
+    row = _measured(tmp_path)["A3C LSTM: 2 threads reach the reference score faster than 1"]
+    assert (row.ours, row.paper, row.paper_value, row.verdict) == (pytest.approx(12 / 6), "none: not a method of Table 2",
+                                                                   None, CONSISTENT)
+    assert row.ci_low >= 11 / 7 and row.ci_high <= 13 / 5 + 1e-9
+
+
 def test_learning_rate_robustness(root):
     found = _measured(root / "lr")
     n_step = found["n-step Q is robust to the learning rate"]
