@@ -75,6 +75,14 @@ def pytest_collection_modifyitems(config, items):
             items[:] = [item for item in items if not item.get_closest_marker("solve")]
 
 
+
+def pytest_runtest_setup(item):
+    """A benchmark under pytest-xdist (-n) fails: the other workers' tests would run beside its measurement."""
+    if item.get_closest_marker("benchmark") and hasattr(item.config, "workerinput"):
+        pytest.fail('the benchmarks measure this machine and need it to themselves: run them without -n, '
+                    'or leave them out with -m "not benchmark"', pytrace=False)
+
+
 def pytest_sessionfinish(session):
     if UPDATE_BASELINE and FIGURES:
         BASELINE_FILE.write_text(json.dumps(_baseline, indent=2) + "\n")

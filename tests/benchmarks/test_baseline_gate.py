@@ -60,3 +60,12 @@ def test_a_regression_is_measured_once_more_before_it_fails(pytester, monkeypatc
     """)
     outcomes = pytester.runpytest_subprocess("-p", "no:cacheprovider").parseoutcomes()
     assert (outcomes["passed"], outcomes["failed"], outcomes["rerun"]) == (1, 2, 2), outcomes
+
+
+@pytest.mark.slow
+def test_a_benchmark_under_xdist_fails_before_it_measures(pytester):
+    """With -n, other tests would run beside the measurement: the benchmark fails at setup, naming why."""
+    benchmark = Path(__file__).parent / "test_scaling.py::test_thread_scaling_startup_and_memory[1]"
+    result = pytester.runpytest_subprocess(str(benchmark), "-n", "1", "-p", "no:cacheprovider")
+    assert result.parseoutcomes() == {"errors": 1}
+    result.stdout.fnmatch_lines(["*the benchmarks measure this machine and need it to themselves: run them without -n*"])
