@@ -3,7 +3,11 @@ and continuous control (the DeepMind Control Suite through shimmy, gymnasium's M
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import ale_py
 import cv2
@@ -161,16 +165,36 @@ def _minatar(env_id: str, settings: MinAtarConfig) -> gym.Env:
     """A MinAtar game (Young & Tian 2019) with `settings`, its grid channels first in float32.
 
     The package's gymnasium ids exist only once `minatar.gym.register_envs()` has run (gymnasium >= 1.0
-    does not read the entry point that would run it). The import is slow (the package loads its plotting
-    libraries), so only processes that play MinAtar pay for it.
+    does not read the entry point that would run it).
     """
     if env_id not in gym.registry:
-        from minatar.gym import register_envs
+        with _plotting_libraries_left_out():
+            from minatar.gym import register_envs
 
         register_envs()
     env = gym.make(env_id, sticky_action_prob=settings.sticky_action_probability,
                    difficulty_ramping=settings.difficulty_ramping, max_episode_steps=settings.max_episode_steps)
     return MinAtarPlanes(env)
+
+
+@contextmanager
+def _plotting_libraries_left_out() -> Iterator[None]:
+    """Meanwhile matplotlib and seaborn, unless loaded already, cannot be imported, and nothing logs a warning.
+
+    MinAtar 1.0 imports both as it loads, for its own display only, and warns when it cannot: 2.7 s of
+    every process that plays it (the main process, each worker, the evaluator). asyncbench draws MinAtar
+    itself (MinAtarPictures) and never calls that display.
+    """
+    left_out = [name for name in ("matplotlib", "seaborn") if name not in sys.modules]
+    disabled = logging.root.manager.disable
+    sys.modules.update(dict.fromkeys(left_out))  # None: an import of it raises ImportError
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(disabled)
+        for name in left_out:
+            del sys.modules[name]
 
 
 class MinAtarPlanes(gym.ObservationWrapper):

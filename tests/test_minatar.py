@@ -1,6 +1,8 @@
 """MinAtar (Young & Tian 2019) on the real package: the five games, their settings, a random policy's
 scores, MinAtar's network, and every method training on it through the command line."""
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,7 +14,7 @@ from asyncbench.envs import frames_per_step, make_env
 from asyncbench.models import build_body
 from asyncbench.learner import build_network
 from asyncbench.worker import random_states, set_random_states
-from conftest import first_solved_at, read_run, run_app
+from conftest import ROOT, first_solved_at, read_run, run_app
 
 # game: (channels, actions of the minimal set)
 GAMES = {"asterix": (4, 5), "breakout": (4, 3), "freeway": (7, 3), "seaquest": (10, 6), "space_invaders": (6, 4)}
@@ -137,6 +139,16 @@ def test_a_random_policy_scores_what_was_measured(game):
     observed, _ = random_scores(game, 100, seed=0)
     # 100 episodes' mean has a standard error of spread / 10; 4 standard errors miss by chance once in 16,000.
     assert observed == pytest.approx(mean, abs=4 * spread / 10)
+
+
+def test_a_process_plays_minatar_without_loading_the_plotting_libraries_and_can_still_load_them():
+    """MinAtar imports matplotlib and seaborn for its own display (2.7 s a process); asyncbench never uses it."""
+    script = ("import sys; sys.path.insert(0, 'tests'); import test_minatar as t; _, env = t.minatar('breakout'); "
+              "env.step(0); print(sorted({'matplotlib', 'seaborn'} & set(sys.modules))); "
+              "import seaborn; print(sorted({'matplotlib', 'seaborn'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr  # MinAtar's warning that it cannot draw is not shown
+    assert done.stdout.splitlines() == ["[]", "['matplotlib', 'seaborn']"]
 
 
 def test_minatar_net_has_the_hand_counted_parameters():
