@@ -75,7 +75,6 @@ def pytest_collection_modifyitems(config, items):
             items[:] = [item for item in items if not item.get_closest_marker("solve")]
 
 
-
 def pytest_runtest_setup(item):
     """A benchmark under pytest-xdist (-n) fails: the other workers' tests would run beside its measurement."""
     if item.get_closest_marker("benchmark") and hasattr(item.config, "workerinput"):
