@@ -29,6 +29,7 @@ def final_score_vs_lr(results: Results) -> plt.Figure:
     plot = sns.relplot(data=runs, x="lr", y="final_score", hue="threads", col="game", row="algorithm", kind="scatter",
                        height=2.6, aspect=1.2, facet_kws={"sharey": False})
     plot.set(xscale="log")
+    plot.set_titles("{col_name}\n{row_name}", size=8)  # one line overran a panel this narrow
     plot.set_axis_labels("learning rate (log)", "final score")
     return plot.figure
 
